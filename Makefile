@@ -1,0 +1,46 @@
+# happyhorse — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.install-stamp
+# torch's CPU build lies on this machine's disk; pinning it keeps pip from fetching a CUDA build.
+TORCH ?= torch==2.13.0
+
+.PHONY: install run test lint typecheck pytest services browser bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[diffusers,test]" "$(TORCH)"
+	touch $(STAMP)
+
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+services:
+	@bash scripts/ensure-services.sh
+
+run: install
+	$(BIN)/happyhorse serve
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install browser services
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python benchmarks/render_bench.py
+	$(BIN)/python benchmarks/status_bench.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

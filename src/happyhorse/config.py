@@ -1,0 +1,100 @@
+"""Settings: every knob of the server, read from ``HAPPYHORSE_*`` environment variables.
+
+CLI flags (``--data-dir``, ``--host``, ``--port``) map 1:1 onto these fields and win over the
+environment. Everything has an embedded default, so ``happyhorse serve`` works on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "happyhorse"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HAPPYHORSE_", extra="ignore")
+
+    # --- where things live -------------------------------------------------------------------
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None  # default: SQLite file in data_dir
+    storage_url: str | None = None  # default: local directory in data_dir; or s3://bucket?endpoint=…
+    storage_public_endpoint: str | None = None  # S3 endpoint clients reach, if it differs
+    public_url: str | None = None  # base of result URLs; default: the request's scheme and host
+    secret_key: str | None = None  # signs result URLs and sessions; default: generated, kept in data_dir
+
+    # --- HTTP -----------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    result_url_ttl: int = 24 * 3600  # seconds a signed result URL stays valid
+
+    # --- limits ---------------------------------------------------------------------------------
+    rate_limit_generate: str = "10/second;600/minute"
+    rate_limit_status: str = "20/second;3000/minute"
+    rate_limit_storage: str = "memory://"
+
+    # --- input fetching -------------------------------------------------------------------------
+    allow_private_urls: bool = False
+    fetch_timeout: float = 20.0  # seconds for one image, connect to last byte
+    fetch_max_bytes: int = 20 * 1024 * 1024
+    fetch_max_pixels: int = 40_000_000
+    fetch_max_redirects: int = 5
+
+    # --- rendering ------------------------------------------------------------------------------
+    engine: str = "synthetic"  # synthetic | diffusers
+    models: Path | None = None  # model profiles (TOML) for the diffusers engine
+    engine_processes: int = 1  # engine processes in embedded mode (one per GPU with diffusers)
+    gpus: str | None = None  # comma-separated GPU indices; default: all detected
+    max_attempts: int = 3  # render attempts before a task is failed and refunded
+    queue: str = "default"  # distributed mode: the procrastinate queue this worker pool serves
+
+    # --- dashboard ------------------------------------------------------------------------------
+    session_ttl: int = 7 * 24 * 3600
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'happyhorse.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def results_dir(self) -> Path:
+        return self.data_dir / "results"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The HMAC key: configured, or generated once and kept beside the database."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            try:
+                os.link(tmp, path)  # atomic: two processes starting at once agree on one key
+            except FileExistsError:
+                pass
+            tmp.unlink(missing_ok=True)
+        return path.read_text().strip().encode()
+
+    def ensure_dirs(self) -> None:
+        for d in (self.data_dir, self.results_dir, self.uploads_dir):
+            d.mkdir(parents=True, exist_ok=True)
