@@ -1,0 +1,149 @@
+"""Shared fixtures: the real server run as a subprocess, and the admin CLI against its data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+HAPPYHORSE = [sys.executable, "-m", "happyhorse"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A running ``happyhorse serve`` subprocess and the environment its CLI commands share."""
+
+    url: str
+    data_dir: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    port: int
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run ``happyhorse ARGS`` against this server's data dir."""
+        proc = subprocess.run([*HAPPYHORSE, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"happyhorse {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def create_key(self, credits: int = 100_000, name: str = "test", account: str | None = None) -> str:
+        return self.create_key_info(credits, name, account)["api_key"]
+
+    def create_key_info(self, credits: int = 100_000, name: str = "test", account: str | None = None) -> dict:
+        args = ["keys", "create", "--name", name, "--json"]
+        args += ["--account", account] if account else ["--credits", str(credits)]
+        return json.loads(self.cli(*args).stdout)
+
+    def client(self, api_key: str | None = None, timeout: float = 30) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def restart(self) -> None:
+        """Start a fresh server process on the same port and data dir."""
+        self.stop()
+        self.process = _spawn(self.env, self.port, self.log_path)
+        _wait_healthy(self)
+
+
+def _spawn(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    log = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its whole life
+    return subprocess.Popen(
+        [*HAPPYHORSE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def _wait_healthy(server: LiveServer, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not become healthy:\n{server.log()}")
+
+
+def base_env(data_dir: Path, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HAPPYHORSE_")}
+    env.update({
+        "HAPPYHORSE_DATA_DIR": str(data_dir),
+        "HAPPYHORSE_ALLOW_PRIVATE_URLS": "true",  # tests serve input images from loopback
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveServer]]:
+    """Start servers with extra ``HAPPYHORSE_*`` settings: ``server_factory(HAPPYHORSE_ENGINE="diffusers")``."""
+    started: list[LiveServer] = []
+
+    def start(**env_overrides: str) -> LiveServer:
+        data_dir = tmp_path_factory.mktemp("hh-data")
+        port = free_port()
+        env = base_env(data_dir, **env_overrides)
+        log_path = data_dir / "server.log"
+        server = LiveServer(f"http://127.0.0.1:{port}", data_dir, env, _spawn(env, port, log_path), log_path, port)
+        started.append(server)
+        _wait_healthy(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(server_factory: Callable[..., LiveServer]) -> LiveServer:
+    """A fresh embedded-mode server with the synthetic engine and its own data dir."""
+    return server_factory()
+
+
+def wait_for_task(client: httpx.Client, task_id: str, timeout: float = 120) -> dict:
+    """Poll ``/api/status`` until the task is SUCCESS or FAILED; return ``data``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get("/api/status", params={"task_id": task_id}).json()
+        if body["data"]["status"] in ("SUCCESS", "FAILED"):
+            return body["data"]
+        time.sleep(0.2)
+    raise AssertionError(f"task {task_id} did not finish in {timeout}s")
