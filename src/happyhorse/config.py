@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     gpus: str | None = None  # comma-separated GPU indices; default: all detected
     max_attempts: int = 3  # render attempts before a task is failed and refunded
     queue: str = "default"  # distributed mode: the procrastinate queue this worker pool serves
+    dispatch: str = "auto"  # auto | embedded | procrastinate (auto: embedded on SQLite, else procrastinate)
 
     # --- dashboard ------------------------------------------------------------------------------
     session_ttl: int = 7 * 24 * 3600
@@ -68,6 +69,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def dispatch_mode(self) -> str:
+        if self.dispatch != "auto":
+            return self.dispatch
+        return "embedded" if self.is_sqlite else "procrastinate"
 
     @property
     def results_dir(self) -> Path:

@@ -1,0 +1,1 @@
+"""Dispatch: how queued tasks reach an engine (embedded runner, or procrastinate workers)."""

@@ -1,0 +1,124 @@
+"""The embedded runner: the task table is the queue, engine processes live beside the API.
+
+On start it recovers what a previous run left RUNNING (requeue while attempts remain, else fail and
+refund), then claims QUEUED tasks oldest first whenever an engine process is free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+
+from happyhorse.config import Settings
+from happyhorse.dispatch.engine_process import EngineCrashed, EngineProcess, detect_gpus
+from happyhorse.storage.base import ResultStore
+from happyhorse.store import tasks as task_repo
+from happyhorse.store.db import Database
+from happyhorse.tasks import service
+from happyhorse.worker.runner import TaskRunner
+
+log = logging.getLogger("happyhorse.dispatch")
+
+IDLE_POLL_S = 1.0  # also picks up tasks inserted by another process (e.g. a CLI)
+ENGINE_RESTART_MAX_DELAY_S = 120.0
+
+
+class EmbeddedDispatcher:
+    def __init__(self, db: Database, settings: Settings, store: ResultStore) -> None:
+        self.db = db
+        self.settings = settings
+        self.runner = TaskRunner(db, settings, store)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        gpus = detect_gpus(settings)
+        slots: list[str | None] = list(gpus) if gpus else [None] * max(1, settings.engine_processes)
+        self.engines = [EngineProcess(settings, device, f"engine-{i}") for i, device in enumerate(slots)]
+        self.idle: asyncio.Queue[EngineProcess] = asyncio.Queue()
+        self.wake = asyncio.Event()
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self._background: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.recover()
+        for engine in self.engines:
+            self._background.append(asyncio.create_task(self._start_engine(engine)))
+        self._background.append(asyncio.create_task(self._dispatch_loop()))
+
+    async def recover(self) -> None:
+        """Tasks RUNNING in the table belong to a process that is gone: retry or fail them."""
+        async with self.db.write() as session:
+            for task in await task_repo.running(session):
+                await service.retry_or_fail(session, task, "the server restarted while it was rendering")
+
+    async def _start_engine(self, engine: EngineProcess) -> None:
+        """Start (or restart) an engine; keep trying with backoff so a bad start heals when fixed."""
+        delay = 5.0
+        while True:
+            try:
+                await engine.start()
+                break
+            except EngineCrashed as exc:
+                log.error("%s; retrying in %.0fs (queued tasks wait)", exc, delay)
+                await engine.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, ENGINE_RESTART_MAX_DELAY_S)
+        await self.idle.put(engine)
+
+    async def enqueue(self, task_id: str) -> None:
+        self.wake.set()
+
+    async def cancel(self, task_id: str) -> None:
+        job = self.running.get(task_id)
+        if job is not None:
+            job.cancel()
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            engine = await self.idle.get()
+            claim = None
+            while claim is None:
+                claim = await self._claim_next()
+                if claim is None:
+                    self.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), IDLE_POLL_S)
+            run = asyncio.create_task(self._run(claim.task_id, claim.attempt, engine))
+            self.running[claim.task_id] = run
+
+    async def _claim_next(self) -> task_repo.Claim | None:
+        async with self.db.read() as session:
+            candidates = await task_repo.queued_ids(session, limit=5)
+        for task_id in candidates:
+            async with self.db.write() as session:
+                claim = await task_repo.claim(session, task_id, self.worker_id)
+            if claim is not None:
+                return claim
+        return None
+
+    async def _run(self, task_id: str, attempt: int, engine: EngineProcess) -> None:
+        try:
+            outcome = await self.runner.run(task_id, attempt, engine)
+        except Exception:
+            log.exception("task %s: unexpected error", task_id)
+            await self.runner.fail(task_id, attempt, "internal error while rendering this task")
+            outcome = "crashed" if not engine.alive() else "failed"
+        finally:
+            self.running.pop(task_id, None)
+        if outcome == "crashed" or not engine.alive():
+            self._background.append(asyncio.create_task(self._restart_engine(engine)))
+        else:
+            await self.idle.put(engine)
+
+    async def _restart_engine(self, engine: EngineProcess) -> None:
+        await engine.stop()
+        await self._start_engine(engine)
+
+    async def stop(self) -> None:
+        for task in [*self._background, *self.running.values()]:
+            task.cancel()
+        for task in [*self._background, *self.running.values()]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await asyncio.gather(*(engine.stop() for engine in self.engines), return_exceptions=True)

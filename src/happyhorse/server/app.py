@@ -1,0 +1,87 @@
+"""The app factory: wires settings, database, result store, rate limits and the dispatcher."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+from happyhorse.config import Settings
+from happyhorse.dispatch.factory import create_dispatcher
+from happyhorse.engines.registry import request_checker
+from happyhorse.server import routes_api, routes_files
+from happyhorse.server.errors import install_error_handlers
+from happyhorse.server.openapi import GENERATE_BODY_DEFS
+from happyhorse.server.ratelimit import KeyRateLimiter
+from happyhorse.storage import create_store
+from happyhorse.store.db import Database
+
+log = logging.getLogger("happyhorse.server")
+
+DESCRIPTION = """A self-hosted server for the **HappyHorse 1.0** video-generation API.
+
+Create a task with `POST /api/generate`, poll `GET /api/status?task_id=…` until it is `SUCCESS` or
+`FAILED`, then play `data.response.resultUrls[0]`. Authenticate with `Authorization: Bearer YOUR_API_KEY`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_dirs()
+        if settings.allow_private_urls:
+            log.warning("HAPPYHORSE_ALLOW_PRIVATE_URLS is on: image URLs may point at private and loopback "
+                        "addresses. Use this for local development only.")
+        db = Database(settings.resolved_database_url)
+        store = create_store(settings)
+        state = app.state
+        state.settings, state.db, state.store = settings, db, store
+        state.limiter = KeyRateLimiter(settings.rate_limit_storage, {
+            "generate": settings.rate_limit_generate, "status": settings.rate_limit_status})
+        state.check_request = request_checker(settings)
+        state.key_touched = {}
+        state.dispatcher = create_dispatcher(settings, db, store)
+        await state.dispatcher.start()
+        try:
+            yield
+        finally:
+            await state.dispatcher.stop()
+            await db.dispose()
+
+    app = FastAPI(title="happyhorse", version="1.0", description=DESCRIPTION, lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(routes_api.router)
+    app.include_router(routes_files.router)
+
+    @app.get("/healthz", tags=["ops"], summary="200 when the database answers")
+    async def healthz(request: Request) -> JSONResponse:
+        ok = await request.app.state.db.ping()
+        return JSONResponse({"status": "ok" if ok else "database unavailable"}, status_code=200 if ok else 503)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(GENERATE_BODY_DEFS)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    _mount_extras(app, settings)
+    return app
+
+
+def _mount_extras(app: FastAPI, settings: Settings) -> None:
+    """Optional parts (the dashboard) mount themselves if present."""
+    try:
+        from happyhorse.server.dashboard import mount_dashboard
+    except ImportError:
+        return
+    mount_dashboard(app, settings)

@@ -1,0 +1,44 @@
+"""Bearer API-key authentication for /api/ routes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from happyhorse.errors import InvalidApiKey
+from happyhorse.store import accounts
+from happyhorse.store.models import utcnow
+
+TOUCH_EVERY_S = 60.0  # last_used_at is a listing hint: one write a minute per key is plenty
+
+
+@dataclass(frozen=True)
+class Caller:
+    account_id: str
+    key_id: str
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidApiKey("missing or malformed Authorization header: expected 'Bearer YOUR_API_KEY'")
+    return token.strip()
+
+
+async def authenticate(request: Request) -> Caller:
+    state = request.app.state
+    token = bearer_token(request)
+    async with state.db.read() as session:
+        key = await accounts.find_active_key(session, token)
+    if key is None:
+        raise InvalidApiKey("the API key is invalid or has been revoked")
+    touched: dict[str, float] = state.key_touched
+    now = time.monotonic()
+    if now - touched.get(key.id, -TOUCH_EVERY_S) >= TOUCH_EVERY_S:
+        touched[key.id] = now
+        async with state.db.write() as session:
+            await accounts.touch_key(session, key.id, utcnow())
+    return Caller(key.account_id, key.id)

@@ -1,0 +1,43 @@
+"""How a task looks on the wire (``GET /api/status``'s ``data``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from happyhorse.storage.base import ResultStore
+from happyhorse.store.models import Task
+
+PUBLIC_STATUS = {"QUEUED": "IN_PROGRESS", "RUNNING": "IN_PROGRESS", "SUCCESS": "SUCCESS", "FAILED": "FAILED"}
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def task_data(task: Task, store: ResultStore, base_url: str) -> dict[str, Any]:
+    """The contract's status fields plus our extensions; result URLs are signed afresh each call."""
+    status = PUBLIC_STATUS[task.status]
+    response = None
+    if status == "SUCCESS" and task.result_key:
+        response = {
+            "resultUrls": [store.url(task.result_key, base_url)],
+            "width": task.width,
+            "height": task.height,
+            "duration": task.result_duration,
+            "has_audio": task.has_audio,
+        }
+    return {
+        "task_id": task.id,
+        "status": status,
+        "consumed_credits": 0 if status == "FAILED" else task.cost,
+        "created_at": iso_utc(task.created_at),
+        "type": task.type,
+        "request": task.request,
+        "response": response,
+        "error_message": task.error_message if status == "FAILED" else None,
+        "seed": task.seed,
+        "progress": 100 if status == "SUCCESS" else task.progress,
+        "updated_at": iso_utc(task.updated_at),
+        "completed_at": iso_utc(task.completed_at),
+    }

@@ -1,0 +1,34 @@
+"""Per-key rate limits with the ``limits`` library (memory storage, or Redis shared by API nodes)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from happyhorse.errors import RateLimited
+
+
+def async_storage_uri(uri: str) -> str:
+    """``memory://`` and ``redis://…`` as written in settings, as the async storage the API needs."""
+    return uri if uri.startswith("async+") else f"async+{uri}"
+
+
+class KeyRateLimiter:
+    def __init__(self, storage_uri: str, rules: dict[str, str]) -> None:
+        storage = storage_from_string(async_storage_uri(storage_uri))
+        assert isinstance(storage, Storage)
+        self.storage = storage
+        self.limiter = MovingWindowRateLimiter(self.storage)
+        self.rules: dict[str, list[RateLimitItem]] = {name: parse_many(spec) for name, spec in rules.items()}
+
+    async def check(self, rule: str, key_id: str) -> None:
+        """Count one hit for ``key_id`` under ``rule``; raise RateLimited with Retry-After when over."""
+        for item in self.rules[rule]:
+            if not await self.limiter.hit(item, rule, key_id):
+                reset_at, _ = await self.limiter.get_window_stats(item, rule, key_id)
+                raise RateLimited(retry_after=math.ceil(max(1.0, reset_at - time.time())))

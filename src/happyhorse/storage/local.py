@@ -1,0 +1,53 @@
+"""Results as files in the data dir, served by the API under HMAC-signed, expiring URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+SAFE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+
+
+class LocalResultStore:
+    def __init__(self, root: Path, signing_key: bytes, ttl_seconds: int) -> None:
+        self.root = root
+        self.signing_key = signing_key
+        self.ttl = ttl_seconds
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, key: str) -> Path:
+        if not SAFE_KEY.match(key) or key.startswith("."):
+            raise ValueError(f"bad result key {key!r}")
+        return self.root / key
+
+    def put(self, local_path: Path, key: str) -> None:
+        target = self.path_for(key)
+        tmp = target.with_name(f".{key}.tmp")
+        shutil.move(str(local_path), tmp)
+        os.replace(tmp, target)  # readers never see half a file
+
+    def delete(self, key: str) -> None:
+        self.path_for(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self.path_for(key).exists()
+
+    def signature(self, key: str, expires: int) -> str:
+        return hmac.new(self.signing_key, f"{key}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def url(self, key: str, base_url: str) -> str:
+        expires = int(time.time()) + self.ttl
+        query = urlencode({"expires": expires, "signature": self.signature(key, expires)})
+        return f"{base_url.rstrip('/')}/files/{key}?{query}"
+
+    def verify(self, key: str, expires: str, signature: str) -> bool:
+        """True when the signature matches and has not expired (constant-time compare)."""
+        if not expires.isdigit() or int(expires) < time.time():
+            return False
+        return hmac.compare_digest(self.signature(key, int(expires)), signature)
