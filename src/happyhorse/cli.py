@@ -241,6 +241,18 @@ def _register_optional() -> None:
         pass
     else:
         app.add_typer(models_app, name="models")
+    try:
+        from happyhorse.server.dashboard.cli import users_app
+    except ImportError:
+        pass
+    else:
+        app.add_typer(users_app, name="users")
+    try:
+        from happyhorse.dispatch.worker_cli import worker
+    except ImportError:
+        pass
+    else:
+        app.command("worker")(worker)
 
 
 _register_optional()
