@@ -44,7 +44,8 @@ class LiveServer:
         """Run ``happyhorse ARGS`` against this server's data dir."""
         proc = subprocess.run([*HAPPYHORSE, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
-            raise AssertionError(f"happyhorse {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(f"happyhorse {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stdout}\n{proc.stderr}")
         return proc
 
     def create_key(self, credits: int = 100_000, name: str = "test", account: str | None = None) -> str:
@@ -147,3 +148,9 @@ def wait_for_task(client: httpx.Client, task_id: str, timeout: float = 120) -> d
             return body["data"]
         time.sleep(0.2)
     raise AssertionError(f"task {task_id} did not finish in {timeout}s")
+
+
+@pytest.fixture(params=["embedded"])
+def api_server(request: pytest.FixtureRequest, live_server: LiveServer) -> LiveServer:
+    """The API under test, once per deployment mode (embedded today; distributed is being added)."""
+    return live_server
