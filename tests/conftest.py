@@ -154,3 +154,67 @@ def wait_for_task(client: httpx.Client, task_id: str, timeout: float = 120) -> d
 def api_server(request: pytest.FixtureRequest, live_server: LiveServer) -> LiveServer:
     """The API under test, once per deployment mode (embedded today; distributed is being added)."""
     return live_server
+
+
+class ImageServer:
+    """A loopback HTTP server for input images: ``put(name, bytes)`` then ``url(name)``."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        files: dict[str, tuple[bytes, str]] = {}
+        self.files = files
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                entry = files.get(self.path.lstrip("/"))
+                if entry is None:
+                    self.send_error(404)
+                    return
+                body, content_type = entry
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def put(self, name: str, body: bytes, content_type: str = "image/png") -> str:
+        self.files[name] = (body, content_type)
+        return self.url(name)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def image_server() -> Iterator[ImageServer]:
+    server = ImageServer()
+    yield server
+    server.close()
+
+
+def png_bytes(width: int, height: int, color: tuple[int, int, int], pattern: bool = True) -> bytes:
+    """A test picture: a solid colour with (optionally) a contrasting bar, so crops are visible."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (width, height), color)
+    if pattern:
+        draw = ImageDraw.Draw(img)
+        draw.rectangle([width // 4, height // 3, width // 2, height // 2], fill=(255 - color[0], 255 - color[1], 255 - color[2]))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
