@@ -1,0 +1,305 @@
+"""The asynchronous client: the line-for-line twin of :mod:`happyhorse.client._sync`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from happyhorse.client._base import (
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    BaseClient,
+    ElementLike,
+    ShotLike,
+    build_generate_body,
+    download_target,
+    error_from_response,
+    parse_balance,
+    parse_envelope,
+    partial_path,
+    video_url_of,
+)
+from happyhorse.client.errors import APIConnectionError
+from happyhorse.client.polling import (
+    DEFAULT_MAX_RETRIES,
+    TRANSIENT_ERRORS,
+    RetryState,
+    WaitLoop,
+    finish_wait,
+)
+from happyhorse.client.types import AspectRatio, Mode, Task
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient(BaseClient):
+    """A HappyHorse 1.0 API client for asyncio; the same methods as :class:`Client`, awaited.
+
+    >>> async with AsyncClient() as client:
+    ...     task = await client.generate_and_wait("A horse galloping on a beach", duration=5)
+    ...     await client.download(task, "horse.mp4")
+
+    Args:
+        api_key: the API key; defaults to ``$HAPPYHORSE_API_KEY``.
+        base_url: the server; defaults to ``$HAPPYHORSE_BASE_URL``, then ``https://happyhorse.app``.
+        timeout: the HTTP timeout of one request (seconds or an ``httpx.Timeout``).
+        max_retries: how many times one request is retried after a 429, a 5xx or a network
+            error (``generate`` only on 429 and failures to connect: it costs credits).
+        http_client: an ``httpx.AsyncClient`` to use instead of a new one (not closed by ``aclose``).
+        transport: an ``httpx`` transport for the new client, e.g. ``httpx.MockTransport`` in tests.
+        sleep: replaces ``asyncio.sleep`` for every delay (tests pass a recorder).
+        clock: replaces ``time.monotonic`` for deadlines (tests pass a fake clock).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._configure(api_key, base_url, max_retries)
+        self._owns_http = http_client is None
+        # follow_redirects: result URLs may redirect to object storage.
+        self._http = http_client or httpx.AsyncClient(
+            timeout=timeout, transport=transport, follow_redirects=True
+        )
+        self._sleep = sleep or asyncio.sleep
+        self._now = clock or time.monotonic
+
+    # -- the API -------------------------------------------------------------------------------
+
+    async def generate(
+        self,
+        prompt: str | None = None,
+        *,
+        mode: Mode | None = None,
+        duration: int | None = None,
+        aspect_ratio: AspectRatio | None = None,
+        image_urls: Sequence[str] | None = None,
+        sound: bool = True,
+        cfg_scale: float | None = None,
+        multi_prompt: Sequence[ShotLike] | None = None,
+        elements: Sequence[ElementLike] | None = None,
+        seed: int | None = None,
+        negative_prompt: str | None = None,
+    ) -> Task:
+        """Create a video task; returns at once with the task ``IN_PROGRESS``.
+
+        Arguments left ``None`` are not sent, so the server's defaults apply (std, 5 s, 16:9).
+        ``multi_prompt`` (a list of :class:`Shot` or ``{"prompt", "duration"}`` dicts) makes a
+        multi-shot task; ``prompt`` is then shared context for every shot and may be omitted.
+        ``elements`` are :class:`Element` or dicts, referred to in prompts as ``@name``.
+
+        Not retried after the request may have reached the server (a 5xx, a read timeout):
+        the task may exist and have cost credits. Retried only on 429 and on failures to connect.
+
+        Raises:
+            InvalidRequest: a field breaks the contract (``error_code`` names the rule).
+            InvalidApiKey, InsufficientCredits, RateLimited, ServerError, APIConnectionError.
+        """
+        body = build_generate_body(
+            prompt, mode=mode, duration=duration, aspect_ratio=aspect_ratio, image_urls=image_urls,
+            sound=sound, cfg_scale=cfg_scale, multi_prompt=multi_prompt, elements=elements,
+            seed=seed, negative_prompt=negative_prompt,
+        )
+        retry = self._retry_state(idempotent=False)
+        data = await self._request("POST", "/api/generate", json=body, retry=retry)
+        return Task.from_data(data, sent=body)
+
+    async def status(self, task_id: str) -> Task:
+        """Fetch a task's current state.
+
+        Raises:
+            TaskNotFound: no such task for this key.
+        """
+        return await self._status(task_id, self._retry_state())
+
+    async def poll(
+        self,
+        task_id: str,
+        *,
+        first_delay: float = 8,
+        interval: float = 10,
+        max_interval: float = 20,
+        timeout: float | None = 900,
+    ) -> AsyncIterator[Task]:
+        """Yield every status check of a task, per the polling best practices, until it is done.
+
+        The first check comes after ``first_delay`` seconds, the next after ``interval``, each
+        later one 2 s later than the previous, up to ``max_interval``. The last task yielded is
+        SUCCESS or FAILED (this does not raise on FAILED; :meth:`wait` does).
+
+        Raises:
+            WaitTimeout: ``timeout`` seconds passed first (``None``: wait forever).
+        """
+        loop = WaitLoop(
+            task_id, first_delay=first_delay, interval=interval, max_interval=max_interval,
+            timeout=timeout, clock=self._now, max_retries=self.max_retries,
+        )
+        while True:
+            await self._sleep(loop.next_sleep())
+            retry = loop.retry_state()
+            try:
+                task = await self._status(task_id, retry)
+            except TRANSIENT_ERRORS as exc:
+                if loop.timed_out():
+                    raise loop.timeout_error() from exc
+                raise
+            loop.observe(task, retry)
+            yield task
+            if task.done:
+                return
+
+    async def wait(
+        self,
+        task_id: str,
+        *,
+        first_delay: float = 8,
+        interval: float = 10,
+        max_interval: float = 20,
+        timeout: float | None = 900,
+    ) -> Task:
+        """Poll a task until it is done (see :meth:`poll` for the schedule); return it on SUCCESS.
+
+        Raises:
+            TaskFailed: the task ended FAILED (``.task.error_message`` says why).
+            WaitTimeout: still in progress after ``timeout`` seconds; check again later.
+            TaskNotFound, InvalidApiKey: at once, without retrying.
+        """
+        final: Task | None = None
+        async for task in self.poll(
+            task_id, first_delay=first_delay, interval=interval, max_interval=max_interval, timeout=timeout
+        ):
+            final = task
+        assert final is not None  # poll yields at least once or raises
+        return finish_wait(final)
+
+    async def generate_and_wait(
+        self,
+        prompt: str | None = None,
+        *,
+        mode: Mode | None = None,
+        duration: int | None = None,
+        aspect_ratio: AspectRatio | None = None,
+        image_urls: Sequence[str] | None = None,
+        sound: bool = True,
+        cfg_scale: float | None = None,
+        multi_prompt: Sequence[ShotLike] | None = None,
+        elements: Sequence[ElementLike] | None = None,
+        seed: int | None = None,
+        negative_prompt: str | None = None,
+        first_delay: float = 8,
+        interval: float = 10,
+        max_interval: float = 20,
+        timeout: float | None = 900,
+    ) -> Task:
+        """:meth:`generate`, then :meth:`wait`; returns the SUCCESS task (``task.video_url``).
+
+        On :class:`WaitTimeout` the task keeps rendering: ``exc.task_id`` lets you check later.
+        """
+        task = await self.generate(
+            prompt, mode=mode, duration=duration, aspect_ratio=aspect_ratio, image_urls=image_urls,
+            sound=sound, cfg_scale=cfg_scale, multi_prompt=multi_prompt, elements=elements,
+            seed=seed, negative_prompt=negative_prompt,
+        )
+        return await self.wait(
+            task.task_id,
+            first_delay=first_delay, interval=interval, max_interval=max_interval, timeout=timeout,
+        )
+
+    async def download(self, task_or_url: Task | str, path: str | os.PathLike[str]) -> Path:
+        """Save a task's video (or any result URL) to ``path``; returns the file's path.
+
+        If ``path`` is a directory the file is ``<task_id>.mp4`` inside it. The file appears only
+        once complete (it streams into ``<path>.part`` first). The API key is not sent: result
+        URLs need none, and they may point at another host.
+        """
+        url, task_id = video_url_of(task_or_url)
+        url = urljoin(self.base_url + "/", url)
+        target = download_target(path, url, task_id)
+        part = partial_path(target)
+        retry = self._retry_state()
+        while True:
+            try:
+                async with self._http.stream("GET", url, headers={"User-Agent": USER_AGENT}) as response:
+                    delay = retry.after_response(response)
+                    if delay is None:
+                        if response.status_code >= 400:
+                            await response.aread()
+                            raise error_from_response(response)
+                        with part.open("wb") as out:
+                            async for chunk in response.aiter_bytes():
+                                out.write(chunk)
+                        part.replace(target)
+                        return target
+            except httpx.TransportError as exc:
+                part.unlink(missing_ok=True)
+                delay = retry.after_network_error(exc)
+                if delay is None:
+                    reason = exc or type(exc).__name__
+                    raise APIConnectionError(f"download of {url} failed: {reason}") from exc
+            await self._sleep(delay)
+
+    async def credits(self) -> int:
+        """The API key's account balance, in credits."""
+        data = await self._request("GET", "/api/credits", retry=self._retry_state())
+        return parse_balance(data)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    async def _status(self, task_id: str, retry: RetryState) -> Task:
+        data = await self._request("GET", "/api/status", params={"task_id": task_id}, retry=retry)
+        return Task.from_data(data)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: RetryState,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        while True:
+            try:
+                response = await self._http.request(
+                    method, self._url(path), params=params, json=json, headers=self._auth_headers()
+                )
+            except httpx.TransportError as exc:
+                delay = retry.after_network_error(exc)
+                if delay is None:
+                    raise APIConnectionError(
+                        f"could not reach {self.base_url}: {exc or type(exc).__name__}"
+                    ) from exc
+            else:
+                delay = retry.after_response(response)
+                if delay is None:
+                    return parse_envelope(response)
+            await self._sleep(delay)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (not those of an ``http_client`` you passed in)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,177 @@
+"""What the sync and async clients share: configuration, request bodies, response parsing.
+
+Nothing here does I/O, so :class:`~happyhorse.Client` and :class:`~happyhorse.AsyncClient`
+differ only in ``await``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from happyhorse.client.errors import APIError, HappyHorseError, api_error
+from happyhorse.client.polling import RetryState, parse_retry_after
+from happyhorse.client.types import Element, Shot, Task
+
+VERSION = "0.1.0"
+MODEL = "happyhorse-1.0/video"
+DEFAULT_BASE_URL = "https://happyhorse.app"
+# Generous read timeout: a busy server may take a while to answer, but connecting should be quick.
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+USER_AGENT = f"happyhorse-python/{VERSION}"
+
+ShotLike = Shot | Mapping[str, Any]
+ElementLike = Element | Mapping[str, Any]
+
+
+class BaseClient:
+    """Configuration and the I/O-free halves of every call."""
+
+    api_key: str
+    base_url: str
+    max_retries: int
+    _now: Callable[[], float]  # the monotonic clock; injectable so tests need not wait
+
+    def _configure(self, api_key: str | None, base_url: str | None, max_retries: int) -> None:
+        key = api_key if api_key is not None else os.environ.get("HAPPYHORSE_API_KEY")
+        if not key:
+            raise HappyHorseError("no API key: pass api_key=... or set HAPPYHORSE_API_KEY")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries!r}")
+        self.api_key = key
+        self.base_url = (base_url or os.environ.get("HAPPYHORSE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.max_retries = max_retries
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def _auth_headers(self) -> dict[str, str]:
+        # Per request, not on the httpx client: download() must not send the key to a CDN.
+        return {"Authorization": f"Bearer {self.api_key}", "User-Agent": USER_AGENT}
+
+    def _retry_state(self, *, idempotent: bool = True, deadline: float | None = None) -> RetryState:
+        return RetryState(
+            max_retries=self.max_retries, idempotent=idempotent, deadline=deadline, clock=self._now
+        )
+
+
+def build_generate_body(
+    prompt: str | None,
+    *,
+    mode: str | None,
+    duration: int | None,
+    aspect_ratio: str | None,
+    image_urls: Sequence[str] | None,
+    sound: bool,
+    cfg_scale: float | None,
+    multi_prompt: Sequence[ShotLike] | None,
+    elements: Sequence[ElementLike] | None,
+    seed: int | None,
+    negative_prompt: str | None,
+) -> dict[str, Any]:
+    """The ``POST /api/generate`` body: only the fields given, so the server's defaults apply.
+
+    No validation here: the server is the one authority on the rules, and its errors name the
+    field. ``sound`` is always sent because multi-shot requests must send it explicitly.
+    """
+    body: dict[str, Any] = {"model": MODEL}
+    optional: dict[str, Any] = {
+        "prompt": prompt,
+        "mode": mode,
+        "duration": duration,
+        "aspect_ratio": aspect_ratio,
+        "image_urls": list(image_urls) if image_urls is not None else None,
+        "cfg_scale": cfg_scale,
+        "seed": seed,
+        "negative_prompt": negative_prompt,
+    }
+    body.update({name: value for name, value in optional.items() if value is not None})
+    body["sound"] = sound
+    if multi_prompt is not None:
+        body["multi_shots"] = True
+        body["multi_prompt"] = [s.to_wire() if isinstance(s, Shot) else dict(s) for s in multi_prompt]
+    if elements is not None:
+        body["happyhorse_elements"] = [e.to_wire() if isinstance(e, Element) else dict(e) for e in elements]
+    return body
+
+
+def parse_envelope(response: httpx.Response) -> dict[str, Any]:
+    """Return the envelope's ``data``, or raise the :class:`APIError` the response stands for."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    envelope = body if isinstance(body, dict) else {}
+    # Some deployments report errors in a 200 with the real status in `code`: honour both.
+    code = envelope.get("code")
+    status = response.status_code
+    if status < 400 and isinstance(code, int) and not isinstance(code, bool) and code >= 400:
+        status = code
+    if status >= 400:
+        raise error_from_response(response, envelope, status)
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        raise APIError(status, None, f"unexpected response from {response.request.url}: no data object")
+    return data
+
+
+def parse_balance(data: Mapping[str, Any]) -> int:
+    """The ``balance`` of a ``/api/credits`` answer."""
+    balance = data.get("balance")
+    if isinstance(balance, bool) or not isinstance(balance, int | float):
+        raise APIError(200, None, f"unexpected /api/credits answer: balance is {balance!r}")
+    return int(balance)
+
+
+def error_from_response(
+    response: httpx.Response, envelope: Mapping[str, Any] | None = None, status: int | None = None
+) -> APIError:
+    """The exception for an error response, whether or not it carries the API's envelope."""
+    if envelope is None:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        envelope = body if isinstance(body, dict) else {}
+    status = status or response.status_code
+    message = envelope.get("message")
+    if not isinstance(message, str) or not message:
+        message = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+    error_code = envelope.get("error_code")
+    return api_error(
+        status,
+        error_code if isinstance(error_code, str) else None,
+        message,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
+
+
+def video_url_of(task_or_url: Task | str) -> tuple[str, str | None]:
+    """The URL to download and the task id (if known) behind it."""
+    if isinstance(task_or_url, Task):
+        if not task_or_url.video_url:
+            raise HappyHorseError(
+                f"task {task_or_url.task_id} has no video (status {task_or_url.status})"
+            )
+        return task_or_url.video_url, task_or_url.task_id
+    return task_or_url, None
+
+
+def download_target(path: str | os.PathLike[str], url: str, task_id: str | None) -> Path:
+    """Where a download lands: ``path`` itself, or ``<task_id>.mp4`` inside it if it is a directory."""
+    target = Path(path)
+    if target.is_dir():
+        name = f"{task_id}.mp4" if task_id else (Path(unquote(urlsplit(url).path)).name or "video.mp4")
+        target = target / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def partial_path(target: Path) -> Path:
+    """The temporary file a download streams into; renamed over ``target`` once complete."""
+    return target.with_name(target.name + ".part")
