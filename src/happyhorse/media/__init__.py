@@ -1,0 +1,1 @@
+"""Media: safe input fetching, image decoding and fitting, audio, and MP4 encoding."""
