@@ -1,0 +1,459 @@
+"""The synthetic engine: a CPU-only, weight-free, deterministic stand-in that visibly follows requests.
+
+Integrators test against it, so everything a request asks for shows on screen:
+
+- the prompt, legible in a caption box, under a "SYNTHETIC PREVIEW" badge;
+- a scene derived from a hash of (prompt, seed, negative prompt, cfg scale): palette, gradient
+  direction, soft blobs and moving shapes — a different prompt gives a visibly different scene,
+  and the background pans so it is clearly video;
+- elements: each element whose ``@name`` occurs in the shot's prompt moves through the scene as a
+  thumbnail of its first reference image labelled ``@name`` (unreferenced elements stay out, the
+  way the contract says a prompt refers to one);
+- image-to-video: frame 0 *is* ``first_frame`` and the last frame *is* ``last_frame``, exactly and
+  without overlay; in between the video zooms slowly away from the first image, into the last
+  one, or dissolves from one to the other when both are given;
+- a soundtrack when ``shot.sound``: an arpeggio over a pad whose chord comes from the same hash, so
+  it changes at shot cuts.
+
+Speed: everything static (background, caption, badge, sprites, thumbnails) is drawn once per shot;
+a frame is a window copy, a few small blends and slice copies.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import functools
+import hashlib
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from happyhorse.engines.base import AUDIO_SAMPLE_RATE, FRAME_SIZES, Clip, EngineError, Progress, Shot
+
+BADGE_TEXT = "SYNTHETIC PREVIEW"
+PANEL_COLOR = (14, 14, 18)  # near-black: scene colours never get this dark, so overlays stand out
+TEXT_COLOR = (245, 245, 245)
+MAX_CAPTION_LINES = 4
+NUM_SHAPES = 6
+ZOOM = 0.08  # how far image-to-video zooms over a shot (fraction of the frame)
+
+
+class SyntheticEngine:
+    """Renders previews on the CPU. See the module docstring for what each request field does."""
+
+    name = "synthetic"
+
+    def load(self) -> None:
+        """Nothing to load: no weights."""
+
+    def frame_size(self, mode: str, aspect_ratio: str) -> tuple[int, int]:
+        try:
+            return FRAME_SIZES[(mode, aspect_ratio)]
+        except KeyError:
+            raise EngineError(f"unsupported mode/aspect ratio: {mode!r} {aspect_ratio!r}") from None
+
+    def render(self, shot: Shot, progress: Progress) -> Clip:
+        scene = _Scene(shot)  # all per-shot drawing happens here, before the first frame
+        audio = soundtrack(shot, _digest(shot)) if shot.sound else None
+        return Clip(frames=scene.frames(progress), audio=audio, sample_rate=AUDIO_SAMPLE_RATE)
+
+
+# -- the scene -------------------------------------------------------------------------------------
+
+
+def _digest(shot: Shot) -> bytes:
+    """The hash that every visual and audible choice derives from (never Python's salted ``hash``)."""
+    key = f"{shot.seed}\x00{shot.prompt}\x00{shot.negative_prompt or ''}\x00{shot.cfg_scale:.4f}"
+    return hashlib.sha256(key.encode()).digest()
+
+
+@dataclass
+class _Sprite:
+    """A small picture that moves along a Lissajous path.
+
+    A blended sprite keeps ``inverse_alpha`` = 256 − alpha, (h, w, 1) uint16, and ``rgb`` as the
+    premultiplied colour (colour · alpha, uint16), so a blend is one multiply and one add per
+    pixel. An opaque sprite has ``inverse_alpha`` None and uint8 ``rgb``.
+    """
+
+    rgb: np.ndarray
+    inverse_alpha: np.ndarray | None  # 256 − alpha
+    centre: tuple[float, float]  # path centre, fractions of the frame
+    amplitude: tuple[float, float]
+    speed: tuple[float, float]  # cycles per second on each axis
+    phase: tuple[float, float]
+
+    def position(self, t: float, width: int, height: int) -> tuple[int, int]:
+        """Top-left corner at ``t`` seconds."""
+        fx = self.centre[0] + self.amplitude[0] * math.sin(2 * math.pi * (self.speed[0] * t + self.phase[0]))
+        fy = self.centre[1] + self.amplitude[1] * math.sin(2 * math.pi * (self.speed[1] * t + self.phase[1]))
+        h, w = self.rgb.shape[:2]
+        return round(fx * width - w / 2), round(fy * height - h / 2)
+
+
+class _Scene:
+    """Everything drawn once for a shot, and the per-frame compositing."""
+
+    def __init__(self, shot: Shot) -> None:
+        _check_pinned(shot)
+        self.shot = shot
+        self.width, self.height = shot.width, shot.height
+        self.rng = np.random.default_rng(np.frombuffer(_digest(shot), dtype=np.uint32))
+        self.palette = _palette(self.rng)
+        self.image_to_video = shot.first_frame is not None or shot.last_frame is not None
+        # Text-to-video pans a larger background; the margin is how far it may travel.
+        self.margin = max(8, round(0.05 * min(self.width, self.height)))
+        self.pan_phase = self.rng.uniform(0, 2 * math.pi)
+        self.background = None if self.image_to_video else self._background()
+        self.sprites = [] if self.image_to_video else self._shapes()
+        self.overlays = self._overlays()  # (image, x, y): badge and caption, opaque
+        # Elements move only between the badge and the caption, so they are always fully in view.
+        badge, caption = self.overlays
+        stage = (badge[2] + badge[0].shape[0], caption[2])
+        self.sprites += self._element_thumbnails(stage)
+
+    # -- drawn once --------------------------------------------------------------------------
+
+    def _background(self) -> np.ndarray:
+        """A gradient along a hashed angle with soft blobs, ``margin`` larger on every side.
+
+        It is smooth, so it is computed at a quarter of the size and scaled up: 16× less maths.
+        """
+        m = self.margin
+        full_w, full_h = self.width + 2 * m, self.height + 2 * m
+        h, w = max(2, full_h // 4), max(2, full_w // 4)
+        ys = np.linspace(-1.0, 1.0, h, dtype=np.float32)[:, None]
+        xs = np.linspace(-1.0, 1.0, w, dtype=np.float32)[None, :] * (w / h)
+        angle = self.rng.uniform(0, 2 * math.pi)
+        ramp = np.clip(0.5 + 0.35 * (xs * math.cos(angle) + ys * math.sin(angle)), 0, 1)[..., None]
+        c0, c1 = self.palette[0], self.palette[1]
+        img = c0 * (1 - ramp) + c1 * ramp
+        for colour in self.palette[2:4]:
+            bx, by = self.rng.uniform(-1.2, 1.2), self.rng.uniform(-0.8, 0.8)
+            radius = self.rng.uniform(0.35, 0.7)
+            weight = np.exp(-((xs - bx) ** 2 + (ys - by) ** 2) / (2 * radius**2))[..., None] * 0.7
+            img = img * (1 - weight) + colour * weight
+        small = Image.fromarray(img.clip(0, 255).astype(np.uint8))
+        return np.asarray(small.resize((full_w, full_h), Image.Resampling.BILINEAR)).copy()
+
+    def _shapes(self) -> list[_Sprite]:
+        """Anti-aliased circles, rings, squares and diamonds in the palette's accent colours."""
+        unit = min(self.width, self.height)
+        sprites = []
+        for i in range(NUM_SHAPES):
+            size = int(unit * self.rng.uniform(0.08, 0.2))
+            kind = ("circle", "ring", "square", "diamond")[int(self.rng.integers(4))]
+            colour = self.palette[2 + i % 3]
+            alpha = _shape_alpha(kind, size)
+            premultiplied = colour.astype(np.uint16)[None, None, :] * alpha
+            sprites.append(self._moving(premultiplied, 256 - alpha))
+        return sprites
+
+    def _element_thumbnails(self, stage: tuple[int, int]) -> list[_Sprite]:
+        """A labelled thumbnail for each element the prompt names as ``@name``, moving within the
+        rows ``stage`` (top, bottom)."""
+        # The image part takes 0.22 of the short side, less if the stage is short (label included).
+        box = max(8, round(min(0.22 * min(self.width, self.height), 0.6 * (stage[1] - stage[0]))))
+        sprites = []
+        for element in self.shot.elements:
+            if not element.images or not _mentions(self.shot.prompt, element.name):
+                continue
+            thumb = _thumbnail(element.images[0], box, f"@{element.name}", self.palette[4])
+            sprites.append(self._moving_within(thumb, stage))
+        return sprites
+
+    def _moving_within(self, rgb: np.ndarray, stage: tuple[int, int]) -> _Sprite:
+        """An opaque sprite whose whole path keeps it inside the frame and the rows ``stage``."""
+        h, w = rgb.shape[:2]
+        top, bottom = stage
+        # Fractions of the frame for the sprite's centre: the span it may travel, halved.
+        x_lo, x_hi = w / 2 / self.width, 1 - w / 2 / self.width
+        y_lo, y_hi = (top + h / 2) / self.height, (bottom - h / 2) / self.height
+        r = self.rng
+        return _Sprite(
+            rgb=rgb,
+            inverse_alpha=None,
+            centre=((x_lo + x_hi) / 2, (y_lo + y_hi) / 2),
+            amplitude=(max(0.0, x_hi - x_lo) / 2 * r.uniform(0.5, 1), max(0.0, y_hi - y_lo) / 2 * r.uniform(0.5, 1)),
+            speed=(r.uniform(0.15, 0.35), r.uniform(0.15, 0.35)),
+            phase=(r.uniform(0, 1), r.uniform(0, 1)),
+        )
+
+    def _moving(self, rgb: np.ndarray, inverse_alpha: np.ndarray | None) -> _Sprite:
+        r = self.rng
+        return _Sprite(
+            rgb=rgb,
+            inverse_alpha=inverse_alpha,
+            centre=(r.uniform(0.3, 0.7), r.uniform(0.3, 0.6)),
+            amplitude=(r.uniform(0.15, 0.3), r.uniform(0.1, 0.25)),
+            speed=(r.uniform(0.1, 0.35), r.uniform(0.1, 0.35)),
+            phase=(r.uniform(0, 1), r.uniform(0, 1)),
+        )
+
+    def _overlays(self) -> list[tuple[np.ndarray, int, int]]:
+        """The badge (top left) and the prompt caption (bottom centre), as opaque panels."""
+        w, h = self.width, self.height
+        unit = min(w, h)
+        pad = max(6, unit // 60)
+        badge_font = _font(max(12, unit // 30))
+        badge_text = f"{BADGE_TEXT} · shot {self.shot.index + 1} · seed {self.shot.seed}"
+        badge = _text_panel([badge_text], badge_font, pad)
+        caption_font = _font(max(12, unit // 24))
+        lines = _wrap(self.shot.prompt, caption_font, w - 6 * pad) or [" "]
+        caption = _text_panel(lines, caption_font, pad)
+        return [
+            (badge, pad, pad),
+            (caption, (w - caption.shape[1]) // 2, h - caption.shape[0] - 3 * pad),
+        ]
+
+    # -- per frame -----------------------------------------------------------------------------
+
+    def frames(self, progress: Progress) -> Iterator[np.ndarray]:
+        """Yield ``shot.num_frames`` new (H, W, 3) uint8 arrays, reporting progress after each."""
+        n = self.shot.num_frames
+        for i in range(n):
+            yield self._frame(i, n)
+            progress((i + 1) / n)
+
+    def _frame(self, i: int, n: int) -> np.ndarray:
+        shot = self.shot
+        # Pinned frames are the caller's images, bit for bit: no overlay, no processing.
+        if i == 0 and shot.first_frame is not None:
+            return shot.first_frame.copy()
+        if i == n - 1 and shot.last_frame is not None:
+            return shot.last_frame.copy()
+        t = i / shot.fps
+        frame = self._base(i, n)
+        for sprite in self.sprites:
+            x, y = sprite.position(t, self.width, self.height)
+            _paste(frame, sprite.rgb, sprite.inverse_alpha, x, y)
+        for panel, x, y in self.overlays:
+            _paste(frame, panel, None, x, y)
+        self._progress_bar(frame, (i + 1) / n)
+        return frame
+
+    def _base(self, i: int, n: int) -> np.ndarray:
+        """The picture under the sprites: a panning background, or the input image(s) in motion."""
+        first, last = self.shot.first_frame, self.shot.last_frame
+        s = i / max(1, n - 1)  # 0 at the first frame, 1 at the last
+        if first is not None and last is not None:
+            return _dissolve(first, last, s * s * (3 - 2 * s))  # smoothstep: eases in and out
+        if first is not None:
+            return _zoom(first, 1 + ZOOM * s)
+        if last is not None:
+            return _zoom(last, 1 + ZOOM * (1 - s))
+        assert self.background is not None
+        m = self.margin
+        angle = 2 * math.pi * i / (n + 48)  # under one loop per shot so the pan never reverses abruptly
+        x = m + round(m * math.sin(angle + self.pan_phase))
+        y = m + round(m * 0.6 * math.cos(angle + self.pan_phase))
+        return self.background[y : y + self.height, x : x + self.width].copy()
+
+    def _progress_bar(self, frame: np.ndarray, fraction: float) -> None:
+        """A thin bar along the bottom edge that fills over the shot: time is visible on every frame."""
+        bar = max(2, self.height // 180)
+        frame[-bar:, : round(self.width * fraction)] = TEXT_COLOR
+
+
+# -- drawing helpers -------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=32)
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """Pillow's bundled scalable font (Pillow ≥ 10.1 with FreeType): nothing to download or install."""
+    font = ImageFont.load_default(size=size)
+    if not isinstance(font, ImageFont.FreeTypeFont):
+        raise EngineError("the synthetic engine needs Pillow built with FreeType")
+    return font
+
+
+def _check_pinned(shot: Shot) -> None:
+    for name, img in (("first_frame", shot.first_frame), ("last_frame", shot.last_frame)):
+        if img is not None and (img.shape != (shot.height, shot.width, 3) or img.dtype != np.uint8):
+            raise EngineError(
+                f"{name} must be uint8 ({shot.height}, {shot.width}, 3), got {img.dtype} {img.shape}"
+            )
+
+
+def _palette(rng: np.random.Generator) -> list[np.ndarray]:
+    """Five colours: two background tones and three accents around a hashed base hue.
+
+    Saturation and value stay in a band that is never near-black nor near-white, so the black
+    caption panels and white text always stand out from the scene.
+    """
+    hue = rng.uniform(0, 1)
+    offsets = (0.0, rng.uniform(0.08, 0.2), 0.5, rng.uniform(0.3, 0.45), rng.uniform(0.6, 0.8))
+    colours = []
+    for k, offset in enumerate(offsets):
+        sat = rng.uniform(0.45, 0.8)
+        val = rng.uniform(0.45, 0.7) if k < 2 else rng.uniform(0.75, 0.95)
+        rgb = colorsys.hsv_to_rgb((hue + offset) % 1.0, sat, val)
+        colours.append(np.array(rgb, dtype=np.float32) * 255)
+    return colours
+
+
+def _shape_alpha(kind: str, size: int) -> np.ndarray:
+    """An anti-aliased mask (size, size, 1) as uint16 weights 0..256."""
+    c = (size - 1) / 2
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    r = size / 2 - 1
+    if kind == "circle":
+        dist = np.hypot(xs - c, ys - c) - r
+    elif kind == "ring":
+        dist = np.abs(np.hypot(xs - c, ys - c) - r * 0.75) - r * 0.25
+    elif kind == "square":
+        dist = np.maximum(np.abs(xs - c), np.abs(ys - c)) - r * 0.85
+    else:  # diamond
+        dist = (np.abs(xs - c) + np.abs(ys - c)) - r
+    coverage = np.clip(0.5 - dist, 0.0, 1.0)  # one pixel of soft edge
+    return (coverage * 256).astype(np.uint16)[..., None]
+
+
+def _paste(frame: np.ndarray, rgb: np.ndarray, inverse_alpha: np.ndarray | None, x: int, y: int) -> None:
+    """Draw ``rgb`` with its top-left at (x, y), clipped to the frame.
+
+    Opaque when ``inverse_alpha`` is None; otherwise ``rgb`` is premultiplied uint16 (see ``_Sprite``).
+    """
+    fh, fw = frame.shape[:2]
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, fw), min(y + h, fh)
+    if x0 >= x1 or y0 >= y1:
+        return
+    src = rgb[y0 - y : y1 - y, x0 - x : x1 - x]
+    if inverse_alpha is None:
+        frame[y0:y1, x0:x1] = src
+        return
+    keep = inverse_alpha[y0 - y : y1 - y, x0 - x : x1 - x]
+    dst = frame[y0:y1, x0:x1]
+    # Integer blend (dst·(256−a) + colour·a) / 256, in place: exact enough and far cheaper than floats.
+    mixed = dst * keep
+    mixed += src
+    mixed >>= 8
+    dst[...] = mixed
+
+
+def _dissolve(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
+    w = round(weight * 256)
+    mixed = a.astype(np.uint16) * (256 - w)
+    mixed += b.astype(np.uint16) * w
+    return (mixed >> 8).astype(np.uint8)
+
+
+def _zoom(img: np.ndarray, scale: float) -> np.ndarray:
+    """Centre-zoom by ``scale`` (≥ 1) with FFmpeg's SIMD scaler, much faster than Pillow per frame."""
+    h, w = img.shape[:2]
+    ch, cw = h / scale, w / scale
+    top, left = int((h - ch) / 2), int((w - cw) / 2)
+    crop = np.ascontiguousarray(img[top : h - top, left : w - left])
+    frame = av.VideoFrame.from_ndarray(crop, format="rgb24")
+    return frame.reformat(width=w, height=h, interpolation="BILINEAR").to_ndarray()
+
+
+def _mentions(prompt: str, name: str) -> bool:
+    """Whether ``@name`` occurs as a whole word (``@cat`` does not mention ``ca``)."""
+    return re.search(rf"@{re.escape(name)}(?![A-Za-z0-9_])", prompt) is not None
+
+
+def _thumbnail(img: np.ndarray, box: int, label: str, accent: np.ndarray) -> np.ndarray:
+    """The image fitted inside ``box``×``box``, framed in the accent colour, with ``label`` below."""
+    pil = Image.fromarray(np.ascontiguousarray(img[..., :3]).astype(np.uint8))
+    pil.thumbnail((box, box), Image.Resampling.BILINEAR)
+    font = _font(max(10, box // 8))
+    border = max(2, box // 40)
+    label_h = int(font.size * 1.4)
+    width = max(pil.width, int(font.getlength(label)) + 2 * border) + 2 * border
+    height = pil.height + label_h + 2 * border
+    card = Image.new("RGB", (width, height), tuple(int(c) for c in accent))
+    card.paste(pil, ((width - pil.width) // 2, border))
+    draw = ImageDraw.Draw(card)
+    draw.rectangle((0, pil.height + border, width, height), fill=PANEL_COLOR)
+    label_centre = (width // 2, pil.height + border + label_h // 2)
+    draw.text(label_centre, label, font=font, fill=TEXT_COLOR, anchor="mm")
+    return np.asarray(card)
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> list[str]:
+    """Greedy word wrap to ``max_width`` pixels, at most ``MAX_CAPTION_LINES`` lines, "…" if cut."""
+    words = text.split()
+    lines: list[str] = []
+    current = ""
+    for word in words:
+        while font.getlength(word) > max_width and len(word) > 1:  # a word wider than a line
+            cut = max(1, int(len(word) * max_width / font.getlength(word)) - 1)
+            lines.append(f"{current} {word[:cut]}".strip())
+            current, word = "", word[cut:]
+        candidate = f"{current} {word}".strip()
+        if font.getlength(candidate) <= max_width:
+            current = candidate
+        else:
+            lines.append(current)
+            current = word
+    if current:
+        lines.append(current)
+    if len(lines) > MAX_CAPTION_LINES:
+        lines = lines[:MAX_CAPTION_LINES]
+        last = lines[-1]
+        while last and font.getlength(last + " …") > max_width:
+            last = last[:-1]
+        lines[-1] = last + " …"
+    return lines
+
+
+def _text_panel(lines: list[str], font: ImageFont.FreeTypeFont, pad: int) -> np.ndarray:
+    """Lines of light text on an opaque dark panel."""
+    ascent, descent = font.getmetrics()
+    line_h = ascent + descent + pad // 2
+    width = int(max(font.getlength(line) for line in lines)) + 2 * pad
+    height = line_h * len(lines) + 2 * pad - pad // 2
+    panel = Image.new("RGB", (width, height), PANEL_COLOR)
+    draw = ImageDraw.Draw(panel)
+    for k, line in enumerate(lines):
+        draw.text((pad, pad + k * line_h), line, font=font, fill=TEXT_COLOR)
+    return np.asarray(panel)
+
+
+# -- sound -----------------------------------------------------------------------------------------
+
+_CHORDS = ((0, 4, 7, 11), (0, 3, 7, 10), (0, 5, 7, 12), (0, 4, 7, 9), (0, 3, 7, 14), (0, 2, 7, 9))
+
+
+def soundtrack(shot: Shot, digest: bytes, sample_rate: int = AUDIO_SAMPLE_RATE) -> np.ndarray:
+    """An arpeggio over a pad, float32 (2, samples), exactly ``shot.duration`` long.
+
+    The chord, root, tempo and pattern derive from ``digest``, so a new prompt or seed sounds
+    different. Every note starts at zero phase under a 5 ms attack, and the shot fades in and out
+    over 8 ms, so nothing clicks at note starts or shot cuts.
+    """
+    n = round(shot.num_frames * sample_rate / shot.fps)
+    root = 45 + digest[0] % 12  # MIDI A2..G#3
+    chord = _CHORDS[digest[1] % len(_CHORDS)]
+    note_len = int(sample_rate * (0.12, 0.16, 0.2, 0.25)[digest[2] % 4])
+    pattern = [chord[k % 4] + 12 * (1 + (k // 4) % 2) for k in range(8)]
+    if digest[3] % 2:
+        pattern = pattern[::-1]
+
+    idx = np.arange(n)
+    note = idx // note_len
+    local = (idx % note_len) / sample_rate  # seconds since this note started
+    freq = _hz(root + np.asarray(pattern)[note % len(pattern)])
+    envelope = np.minimum(local / 0.005, 1.0) * np.exp(-local * 6.0)
+    arp = (np.sin(2 * np.pi * freq * local) + 0.25 * np.sin(4 * np.pi * freq * local)) * envelope
+
+    t = idx / sample_rate
+    pad = sum(np.sin(2 * np.pi * _hz(root + i) * t) for i in (chord[0], chord[2])) * 0.5
+    pad = pad * (0.8 + 0.2 * np.sin(2 * np.pi * 0.5 * t))
+
+    pan = np.where(note % 2 == 0, 0.7, 0.3)  # alternate notes lean left and right
+    left = 0.32 * arp * pan + 0.12 * pad
+    right = 0.32 * arp * (1 - pan) + 0.12 * pad
+    fade = np.minimum(1.0, np.minimum(idx, n - 1 - idx) / (0.008 * sample_rate))
+    return (np.stack([left, right]) * fade).astype(np.float32)
+
+
+def _hz(midi: np.ndarray | int) -> np.ndarray:
+    return 440.0 * 2.0 ** ((np.asarray(midi, dtype=np.float64) - 69) / 12)
