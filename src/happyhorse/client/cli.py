@@ -63,6 +63,9 @@ POLL_SETTINGS = (
 )
 
 
+STATUS_LABELS = {"IN_PROGRESS": "rendering", "SUCCESS": "done", "FAILED": "failed"}
+
+
 class ModeChoice(StrEnum):
     """``--mode`` values."""
 
@@ -234,7 +237,8 @@ def _wait_live(client: Client, task_id: str, settings: dict[str, float]) -> Task
             row = display.add_task(f"rendering {task_id}", total=None, percent="")
             for final in client.poll(task_id, **settings):
                 percent = f"{final.progress:.0f}%" if final.progress is not None else ""
-                display.update(row, description=f"{final.status.lower()} {task_id}", percent=percent)
+                label = STATUS_LABELS.get(final.status, final.status.lower())
+                display.update(row, description=f"{label} {task_id}", percent=percent)
     except KeyboardInterrupt:
         typer.echo(f"\ninterrupted; the task keeps rendering: happyhorse status {task_id}", err=True)
         raise typer.Exit(130) from None
