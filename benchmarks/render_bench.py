@@ -8,6 +8,7 @@ soundtrack, H.264 + AAC encoding, atomic write), without fetching or storage.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -22,8 +23,8 @@ CASES = (("std", 5), ("pro", 5), ("pro", 15))
 PROMPT = "A white horse gallops along a beach at sunset, waves breaking behind it, cinematic tracking shot"
 
 
-def time_render(mode: str, duration: int, out_dir: Path) -> float:
-    """One render; returns wall-clock seconds."""
+def time_render(mode: str, duration: int, out_dir: Path) -> tuple[float, float]:
+    """One render; returns (wall-clock seconds, CPU seconds of this process, all threads)."""
     job = RenderJob(
         task_id="bench",
         attempt=1,
@@ -36,12 +37,12 @@ def time_render(mode: str, duration: int, out_dir: Path) -> float:
         negative_prompt=None,
         shots=[ShotSpec(prompt=PROMPT, duration=duration)],
     )
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     render_job(job, SyntheticEngine(), lambda fraction: None)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     info = probe(job.output_path)
     assert info["num_frames"] == duration * 24 and info["has_audio"], info
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -50,11 +51,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for mode, duration in CASES:
-            times = [time_render(mode, duration, Path(tmp)) for _ in range(args.runs)]
+            runs = [time_render(mode, duration, Path(tmp)) for _ in range(args.runs)]
+            wall = statistics.median(r[0] for r in runs)
+            cpu = statistics.median(r[1] for r in runs)
             print(
-                f"{mode} {duration:>2d} s with sound: median {statistics.median(times):.2f} s "
-                f"(runs: {', '.join(f'{t:.2f}' for t in times)}; {duration / statistics.median(times):.1f}× real time)"
+                f"{mode} {duration:>2d} s with sound: median {wall:.2f} s wall, {cpu:.2f} s CPU "
+                f"(runs: {', '.join(f'{r[0]:.2f}' for r in runs)} s; {duration / wall:.1f}× real time)"
             )
+    print(f"load average while running: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import av
@@ -163,3 +164,32 @@ def test_rejects_bad_sizes_and_frames(tmp_path: Path) -> None:
         writer.write_frame(np.zeros((48, 64, 3), np.uint8))
     with pytest.raises(ValueError, match="closed"):
         writer.write_frame(np.zeros((48, 64, 3), np.uint8))
+
+
+def test_frames_stream_through_without_piling_up(tmp_path: Path) -> None:
+    """A long video never sits in memory: 200 frames (46 MB raw) pass through a few MB at most."""
+    frame = gradient(320, 240)
+    tracemalloc.start()
+    try:
+        with Mp4Writer(tmp_path / "long.mp4", 320, 240, audio=False) as writer:
+            for _ in range(200):
+                writer.write_frame(frame.copy())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2**20
+    assert probe(tmp_path / "long.mp4")["num_frames"] == 200
+
+
+def test_an_encoder_failure_reaches_the_caller(tmp_path: Path) -> None:
+    class Broken:
+        def reformat(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("boom")
+
+    writer = Mp4Writer(tmp_path / "broken.mp4", 64, 48, audio=False)
+    writer._reformatter = Broken()  # type: ignore[assignment]
+    with pytest.raises(RuntimeError, match="boom"):  # from a later write_frame, or at the latest from close
+        for _ in range(2 * Mp4Writer.STAGING_FRAMES + 2):
+            writer.write_frame(np.zeros((48, 64, 3), np.uint8))
+        writer.close()
+    writer.abort()  # idempotent after a failure; must not hang

@@ -14,6 +14,9 @@ length, so the file has ONE continuous AAC track that covers the video (no gaps 
 from __future__ import annotations
 
 import os
+import queue
+import threading
+from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
 from typing import Any, Literal
@@ -38,12 +41,27 @@ _BT709 = 1
 _RANGE_LIMITED = 1
 
 
+@dataclass
+class _Staging:
+    """A reusable RGB frame and a numpy view of its pixels: frames are copied in once, never allocated."""
+
+    frame: av.VideoFrame
+    pixels: np.ndarray
+
+
 class Mp4Writer:
     """Write RGB frames and float audio to an H.264/AAC MP4, frame by frame.
 
     ``fps`` frames per second; ``audio`` decides whether the file has an audio track at all. The
     ``moov`` atom is moved to the front (``+faststart``) so browsers can start playing at once.
+
+    Conversion and encoding run on a background thread (PyAV releases the GIL there), so the caller
+    renders frame n+1 while frame n is encoded. At most ``STAGING_FRAMES`` frames wait in between:
+    ``write_frame`` blocks when the encoder falls behind, which keeps memory bounded. An encoder
+    failure is raised from the next ``write_frame``, ``write_audio`` or ``close``.
     """
+
+    STAGING_FRAMES = 4
 
     def __init__(
         self,
@@ -53,6 +71,9 @@ class Mp4Writer:
         fps: int = DEFAULT_FPS,
         audio: bool = True,
         sample_rate: int = DEFAULT_SAMPLE_RATE,
+        *,
+        preset: str = VIDEO_OPTIONS["preset"],
+        crf: int = int(VIDEO_OPTIONS["crf"]),
     ) -> None:
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             # yuv420p subsamples chroma 2×2, so libx264 refuses odd sizes.
@@ -66,29 +87,35 @@ class Mp4Writer:
         self.sample_rate = sample_rate
         self.has_audio = audio
         self.frames_written = 0
+        self._closed = False
+        self._container: Any = av.open(self.path, mode="w", format="mp4", container_options={"movflags": "+faststart"})
+        self._video = self._add_video_stream({**VIDEO_OPTIONS, "preset": preset, "crf": str(crf)})
+        self._audio = self._add_audio_stream() if audio else None
+        # State below belongs to the encoder thread until it has been joined.
+        self._frames_encoded = 0
         self._samples_muxed = 0
         self._pending: list[np.ndarray] = []  # audio received but not yet muxed, (2, n) float32
-        self._closed = False
-        self._container: Any = av.open(
-            self.path, mode="w", format="mp4", container_options={"movflags": "+faststart"}
-        )
-        self._video = self._add_video_stream()
-        self._audio = self._add_audio_stream() if audio else None
         self._reformatter = VideoReformatter()
-        self._rgb_frame = av.VideoFrame(width, height, "rgb24")
-        self._rgb_pixels = _plane_pixels(self._rgb_frame, width, height)
+        self._error: BaseException | None = None
+        self._free: queue.SimpleQueue[_Staging] = queue.SimpleQueue()
+        for _ in range(self.STAGING_FRAMES):
+            frame = av.VideoFrame(width, height, "rgb24")
+            self._free.put(_Staging(frame, _plane_pixels(frame, width, height)))
+        self._work: queue.SimpleQueue[_Staging | np.ndarray | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._encode_loop, name="mp4-encoder", daemon=True)
+        self._thread.start()
 
     # -- setup ---------------------------------------------------------------------------------
 
-    def _add_video_stream(self) -> Any:
+    def _add_video_stream(self, options: dict[str, str]) -> Any:
         stream = self._container.add_stream(VIDEO_CODEC, rate=self.fps)
         stream.width = self.width
         stream.height = self.height
         stream.pix_fmt = "yuv420p"
-        stream.options = dict(VIDEO_OPTIONS)
+        stream.options = options
         ctx = stream.codec_context
         ctx.time_base = Fraction(1, self.fps)
-        # 0 = let x264 pick its thread count from the cores; frame threads overlap with our rendering.
+        # 0 = let x264 pick its thread count from the cores.
         ctx.thread_count = 0
         ctx.thread_type = "AUTO"
         ctx.colorspace = _BT709
@@ -103,31 +130,19 @@ class Mp4Writer:
         stream.bit_rate = AUDIO_BIT_RATE
         return stream
 
-    # -- writing -------------------------------------------------------------------------------
+    # -- writing (caller's thread) ---------------------------------------------------------------
 
     def write_frame(self, rgb: np.ndarray) -> None:
-        """Encode one (height, width, 3) uint8 RGB frame."""
-        self._check_open()
+        """Queue one (height, width, 3) uint8 RGB frame for encoding; ``rgb`` may be reused after."""
+        self._check_usable()
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
             raise ValueError(
-                f"frame must be uint8 of shape {(self.height, self.width, 3)}, "
-                f"got {rgb.dtype} {rgb.shape}"
+                f"frame must be uint8 of shape {(self.height, self.width, 3)}, got {rgb.dtype} {rgb.shape}"
             )
-        self._rgb_pixels[...] = rgb  # into the reused staging frame: no allocation per frame
-        yuv = self._reformatter.reformat(
-            self._rgb_frame,
-            format="yuv420p",
-            dst_colorspace=Colorspace.ITU709,
-            dst_color_range=ColorRange.MPEG,
-        )
-        yuv.colorspace = _BT709
-        yuv.color_range = _RANGE_LIMITED
-        yuv.pts = self.frames_written
-        yuv.time_base = Fraction(1, self.fps)
-        self._mux(self._video.encode(yuv))
+        staging = self._free.get()  # blocks while STAGING_FRAMES frames wait for the encoder
+        staging.pixels[...] = rgb
+        self._work.put(staging)
         self.frames_written += 1
-        # Let the audio advance with the picture so the two streams interleave in the file.
-        self._flush_audio(self._samples_for_frames(self.frames_written))
 
     def write_audio(self, samples: np.ndarray) -> None:
         """Queue (channels, n) float32 samples in [-1, 1] at ``sample_rate``; mono is duplicated.
@@ -135,34 +150,53 @@ class Mp4Writer:
         Audio is appended to one continuous track; it is muxed as far as the video has got, and
         whatever runs past the video's end when the file closes is dropped.
         """
-        self._check_open()
+        self._check_usable()
         if self._audio is None:
             raise ValueError("this writer was opened with audio=False")
-        self._pending.append(_as_stereo(samples))
-        self._flush_audio(self._samples_for_frames(self.frames_written))
+        self._work.put(_as_stereo(samples))
 
     def close(self) -> None:
-        """Flush the encoders, pad or trim the audio to the video's length and finish the file."""
+        """Encode what is queued, pad or trim the audio to the video's length and finish the file."""
         if self._closed:
             return
         self._closed = True
+        self._stop_encoder()
+        if self._error is not None:
+            self._close_container_quietly()
+            raise self._error
         try:
             self._mux(self._video.encode(None))
             if self._audio is not None:
-                total = self._samples_for_frames(self.frames_written)
+                total = self._samples_for_frames(self._frames_encoded)
                 self._flush_audio(total)
                 if self._samples_muxed < total:
                     self._encode_audio(np.zeros((2, total - self._samples_muxed), np.float32))
                 self._pending.clear()
                 self._mux(self._audio.encode(None))
-        finally:
-            self._container.close()
+        except BaseException:
+            self._close_container_quietly()
+            raise
+        self._container.close()
 
     def abort(self) -> None:
-        """Close the container without finishing the encoders (the file is left unusable)."""
-        if not self._closed:
-            self._closed = True
+        """Stop without finishing the encoders; the file is left unusable (delete it)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._error = self._error or RuntimeError("aborted")  # the encoder thread skips what is queued
+        self._stop_encoder()
+        self._close_container_quietly()
+
+    def _stop_encoder(self) -> None:
+        self._work.put(None)
+        self._thread.join()
+
+    def _close_container_quietly(self) -> None:
+        # Only on a path that already failed: the original error is the one worth reporting.
+        try:
             self._container.close()
+        except Exception:
+            pass
 
     def __enter__(self) -> Mp4Writer:
         return self
@@ -179,11 +213,48 @@ class Mp4Writer:
             # On an error the file is garbage anyway; skip flushing encoders that may raise again.
             self.abort()
 
-    # -- internals -----------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
+    def _check_usable(self) -> None:
         if self._closed:
             raise ValueError("the writer is closed")
+        if self._error is not None:
+            raise self._error
+
+    # -- encoding (encoder thread) ---------------------------------------------------------------
+
+    def _encode_loop(self) -> None:
+        """Take frames and audio in order until ``None``; after a failure, only drain the queue."""
+        while (item := self._work.get()) is not None:
+            if self._error is not None:
+                if isinstance(item, _Staging):
+                    self._free.put(item)  # so a producer blocked on a free frame wakes up and sees the error
+                continue
+            try:
+                if isinstance(item, _Staging):
+                    self._encode_frame(item)
+                else:
+                    self._pending.append(item)
+                    self._flush_audio(self._samples_for_frames(self._frames_encoded))
+            except BaseException as exc:
+                self._error = exc
+
+    def _encode_frame(self, staging: _Staging) -> None:
+        try:
+            yuv = self._reformatter.reformat(
+                staging.frame,
+                format="yuv420p",
+                dst_colorspace=Colorspace.ITU709,
+                dst_color_range=ColorRange.MPEG,
+            )
+        finally:
+            self._free.put(staging)
+        yuv.colorspace = _BT709
+        yuv.color_range = _RANGE_LIMITED
+        yuv.pts = self._frames_encoded
+        yuv.time_base = Fraction(1, self.fps)
+        self._mux(self._video.encode(yuv))
+        self._frames_encoded += 1
+        # Let the audio advance with the picture so the two streams interleave in the file.
+        self._flush_audio(self._samples_for_frames(self._frames_encoded))
 
     def _samples_for_frames(self, frames: int) -> int:
         # Rounded per cumulative frame count, so no drift builds up when rate/fps is not an integer.
@@ -249,7 +320,9 @@ def probe(path: str | os.PathLike[str]) -> dict[str, Any]:
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
         num_frames = video.frames or sum(
-            1 for packet in container.demux(video) if packet.size  # the final packet is empty
+            1
+            for packet in container.demux(video)
+            if packet.size  # the final packet is empty
         )
         fps = float(video.average_rate) if video.average_rate else 0.0
         duration = _stream_seconds(video)
