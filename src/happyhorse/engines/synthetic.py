@@ -26,7 +26,7 @@ import functools
 import hashlib
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import av
@@ -40,7 +40,10 @@ PANEL_COLOR = (14, 14, 18)  # near-black: scene colours never get this dark, so 
 TEXT_COLOR = (245, 245, 245)
 MAX_CAPTION_LINES = 4
 NUM_SHAPES = 6
-ZOOM = 0.08  # how far image-to-video zooms over a shot (fraction of the frame)
+# Image-to-video zooms by this fraction of the frame per second of shot, at most MAX_ZOOM: slow
+# enough that the picture stays the input image, fast enough to be clearly video.
+ZOOM_PER_SECOND = 0.02
+MAX_ZOOM = 0.1
 
 
 class SyntheticEngine:
@@ -105,9 +108,10 @@ class _Scene:
         self.width, self.height = shot.width, shot.height
         self.rng = np.random.default_rng(np.frombuffer(_digest(shot), dtype=np.uint32))
         self.palette = _palette(self.rng)
-        self.image_to_video = shot.first_frame is not None or shot.last_frame is not None
-        self.background = None if self.image_to_video else self._background()
-        self.sprites = [] if self.image_to_video else self._shapes()
+        self.image_motion = self._image_motion()
+        image_to_video = self.image_motion is not None
+        self.background = None if image_to_video else self._background()
+        self.sprites = [] if image_to_video else self._shapes()
         self.overlays = self._overlays()  # (image, x, y): badge and caption, opaque
         # Elements move only between the badge and the caption, so they are always fully in view.
         badge, caption = self.overlays
@@ -137,6 +141,21 @@ class _Scene:
             img = img * (1 - weight) + colour * weight
         small = Image.fromarray(img.clip(0, 255).astype(np.uint8))
         return np.asarray(small.resize((full_w, full_h), Image.Resampling.BILINEAR)).copy()
+
+    def _image_motion(self) -> Callable[[float], np.ndarray] | None:
+        """Image-to-video: the picture at shot position s (0 → 1), or None without input images."""
+        first, last = self.shot.first_frame, self.shot.last_frame
+        if first is not None and last is not None:
+            dissolve = _Dissolve(first, last)
+            return lambda s: dissolve(s * s * (3 - 2 * s))  # smoothstep: eases in and out
+        zoom = min(MAX_ZOOM, ZOOM_PER_SECOND * self.shot.duration)
+        if first is not None:
+            zoom_out_of = _Zoom(first)
+            return lambda s: zoom_out_of(1 + zoom * s)
+        if last is not None:
+            zoom_into = _Zoom(last)
+            return lambda s: zoom_into(1 + zoom * (1 - s))
+        return None
 
     def _shapes(self) -> list[_Sprite]:
         """Anti-aliased circles, rings, squares and diamonds in the palette's accent colours."""
@@ -235,15 +254,9 @@ class _Scene:
         return frame
 
     def _base(self, i: int, n: int) -> np.ndarray:
-        """The picture under the sprites: the background, or the input image(s) in motion."""
-        first, last = self.shot.first_frame, self.shot.last_frame
-        s = i / max(1, n - 1)  # 0 at the first frame, 1 at the last
-        if first is not None and last is not None:
-            return _dissolve(first, last, s * s * (3 - 2 * s))  # smoothstep: eases in and out
-        if first is not None:
-            return _zoom(first, 1 + ZOOM * s)
-        if last is not None:
-            return _zoom(last, 1 + ZOOM * (1 - s))
+        """The picture under the sprites: the input image(s) in motion, or the background."""
+        if self.image_motion is not None:
+            return self.image_motion(i / max(1, n - 1))
         assert self.background is not None
         return self.background.copy()
 
@@ -328,21 +341,45 @@ def _paste(frame: np.ndarray, rgb: np.ndarray, inverse_alpha: np.ndarray | None,
     dst[...] = mixed
 
 
-def _dissolve(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
-    w = round(weight * 256)
-    mixed = a.astype(np.uint16) * (256 - w)
-    mixed += b.astype(np.uint16) * w
-    return (mixed >> 8).astype(np.uint8)
+class _Dissolve:
+    """Blends between two images; the difference is computed once, so a frame costs four passes."""
+
+    STEPS = 128  # weights in 1/128ths: (b − a) · 128 still fits int16, and the steps are invisible
+
+    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
+        self.a = a.astype(np.int16)
+        self.delta = b.astype(np.int16) - self.a
+
+    def __call__(self, weight: float) -> np.ndarray:
+        """(1 − weight)·a + weight·b as uint8; weight 0 gives a and 1 gives b exactly."""
+        mixed = self.delta * np.int16(round(weight * self.STEPS))
+        mixed >>= 7  # / STEPS
+        mixed += self.a
+        return mixed.astype(np.uint8)
 
 
-def _zoom(img: np.ndarray, scale: float) -> np.ndarray:
-    """Centre-zoom by ``scale`` (≥ 1) with FFmpeg's SIMD scaler, much faster than Pillow per frame."""
-    h, w = img.shape[:2]
-    ch, cw = h / scale, w / scale
-    top, left = int((h - ch) / 2), int((w - cw) / 2)
-    crop = np.ascontiguousarray(img[top : h - top, left : w - left])
-    frame = av.VideoFrame.from_ndarray(crop, format="rgb24")
-    return frame.reformat(width=w, height=h, interpolation="BILINEAR").to_ndarray()
+class _Zoom:
+    """Centre-zooms of one image, with FFmpeg's scaler (much faster than Pillow per frame).
+
+    The crop moves in whole pixels, so a slow zoom gives the same picture for several frames in a
+    row: the last one is kept and reused instead of being scaled again.
+    """
+
+    def __init__(self, img: np.ndarray) -> None:
+        self.img = img
+        self._last: tuple[tuple[int, int], np.ndarray] | None = None
+
+    def __call__(self, scale: float) -> np.ndarray:
+        """The image zoomed by ``scale`` (≥ 1) about its centre, as a new array."""
+        h, w = self.img.shape[:2]
+        top = int((h - h / scale) / 2)
+        crop = (top, round(top * w / h))  # one step drives both sides, so both change together
+        if self._last is None or self._last[0] != crop:
+            top, left = crop
+            region = np.ascontiguousarray(self.img[top : h - top, left : w - left])
+            frame = av.VideoFrame.from_ndarray(region, format="rgb24")
+            self._last = (crop, frame.reformat(width=w, height=h, interpolation="BILINEAR").to_ndarray())
+        return self._last[1].copy()
 
 
 def _mentions(prompt: str, name: str) -> bool:
