@@ -72,6 +72,7 @@ def render_job(
             for shot in shots:
                 _render_shot(engine, shot, writer, audio_source, done, total_frames, progress)
                 done += shot.num_frames
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it owner-only; a video is served like any file
         os.replace(tmp_name, output)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
