@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+import services
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -39,6 +42,7 @@ class LiveServer:
     log_path: Path
     port: int
     extra: dict[str, str] = field(default_factory=dict)
+    mode: str = "embedded"  # or "distributed": PostgreSQL, procrastinate worker, S3 results, Redis limits
 
     def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run ``happyhorse ARGS`` against this server's data dir."""
@@ -150,10 +154,14 @@ def wait_for_task(client: httpx.Client, task_id: str, timeout: float = 120) -> d
     raise AssertionError(f"task {task_id} did not finish in {timeout}s")
 
 
-@pytest.fixture(params=["embedded"])
-def api_server(request: pytest.FixtureRequest, live_server: LiveServer) -> LiveServer:
-    """The API under test, once per deployment mode (embedded today; distributed is being added)."""
-    return live_server
+@pytest.fixture(params=["embedded", "distributed"])
+def api_server(request: pytest.FixtureRequest) -> LiveServer:
+    """The API under test, once per deployment mode: the embedded server, and a distributed cluster
+    (own PostgreSQL database, one API process, one ``happyhorse worker``, S3 results on SeaweedFS,
+    Redis rate limits) behind the same LiveServer interface (``.mode`` tells them apart)."""
+    if request.param == "embedded":
+        return request.getfixturevalue("live_server")  # type: ignore[no-any-return]
+    return request.getfixturevalue("cluster_factory")().apis[0]  # type: ignore[no-any-return]
 
 
 class ImageServer:
@@ -167,7 +175,7 @@ class ImageServer:
         self.files = files
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 entry = files.get(self.path.lstrip("/"))
                 if entry is None:
                     self.send_error(404)
@@ -214,7 +222,187 @@ def png_bytes(width: int, height: int, color: tuple[int, int, int], pattern: boo
     img = Image.new("RGB", (width, height), color)
     if pattern:
         draw = ImageDraw.Draw(img)
-        draw.rectangle([width // 4, height // 3, width // 2, height // 2], fill=(255 - color[0], 255 - color[1], 255 - color[2]))
+        draw.rectangle([width // 4, height // 3, width // 2, height // 2],
+                       fill=(255 - color[0], 255 - color[1], 255 - color[2]))
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
+
+
+# --- distributed mode: PostgreSQL + procrastinate workers + SeaweedFS + Redis ---------------------
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.SeaweedS3]:
+    """One SeaweedFS S3 server for the session (tests keep apart by key prefix)."""
+    server = services.start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+@dataclass
+class WorkerProcess:
+    """A running ``happyhorse worker`` subprocess."""
+
+    env: dict[str, str]
+    log_path: Path
+    args: list[str]
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.process = subprocess.Popen([*HAPPYHORSE, "worker", *self.args], env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its engine processes (its own process group)."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class DistributedServer(LiveServer):
+    """One API process of a cluster; stop/restart/log cover the cluster's workers too."""
+
+    cluster: Cluster | None = None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        super().stop(sig, timeout)
+        if self.cluster is not None:
+            for worker in self.cluster.workers:
+                worker.stop(sig, timeout)
+
+    def restart(self) -> None:
+        super().restart()  # stops everything, starts this API again
+        if self.cluster is not None:
+            for worker in self.cluster.workers:
+                worker.start()
+            self.cluster.wait_for_workers()
+
+    def log(self) -> str:
+        logs = [super().log()]
+        if self.cluster is not None:
+            logs += [f"--- worker {i} ---\n{w.log()}" for i, w in enumerate(self.cluster.workers)]
+        return "\n".join(logs)
+
+
+@dataclass
+class Cluster:
+    """API processes and workers on one fresh PostgreSQL database, with their own S3 and Redis prefixes."""
+
+    database_url: str
+    s3: services.SeaweedS3
+    s3_prefix: str
+    env: dict[str, str]
+    root: Path
+    apis: list[DistributedServer] = field(default_factory=list)
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def add_api(self) -> DistributedServer:
+        port = free_port()
+        data_dir = self.root / f"api-{len(self.apis)}"
+        data_dir.mkdir()
+        env = {**self.env, "HAPPYHORSE_DATA_DIR": str(data_dir)}
+        log_path = data_dir / "server.log"
+        server = DistributedServer(f"http://127.0.0.1:{port}", data_dir, env, _spawn(env, port, log_path),
+                                   log_path, port, mode="distributed", cluster=self)
+        self.apis.append(server)
+        _wait_healthy(server)
+        return server
+
+    def add_worker(self, *args: str, wait: bool = True) -> WorkerProcess:
+        data_dir = self.root / f"worker-{len(self.workers)}"
+        data_dir.mkdir()
+        env = {**self.env, "HAPPYHORSE_DATA_DIR": str(data_dir)}
+        worker = WorkerProcess(env, data_dir / "worker.log", list(args))
+        worker.start()
+        self.workers.append(worker)
+        if wait:
+            self.wait_for_workers()
+        return worker
+
+    def query(self, sql: str, *params: object) -> list[tuple]:
+        return services.pg_query(self.database_url, sql, *params)
+
+    def wait_for_workers(self, timeout: float = 90) -> None:
+        """Until every running worker process has registered with procrastinate (engines loaded)."""
+        deadline = time.monotonic() + timeout
+        running = [w for w in self.workers if w.process is not None and w.process.poll() is None]
+        while time.monotonic() < deadline:
+            for worker in self.workers:
+                if worker.process is not None and worker.process.poll() not in (None, 0, -9):
+                    raise RuntimeError(f"worker exited with {worker.process.returncode}:\n{worker.log()}")
+            if self.query("SELECT count(*) FROM procrastinate_workers")[0][0] >= len(running):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("workers did not start:\n" + "\n".join(w.log() for w in self.workers))
+
+    def result_keys(self) -> list[str]:
+        return self.s3.keys(self.s3_prefix + "/")
+
+    def stop(self) -> None:
+        for api in self.apis:
+            LiveServer.stop(api)
+        for worker in self.workers:
+            worker.stop()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database name that ``happyhorse db upgrade`` has migrated, for tests to copy: a copy is a
+    file copy inside PostgreSQL, much cheaper than migrating each test's database."""
+    with services.fresh_database() as url:
+        env = base_env(tmp_path_factory.mktemp("hh-template"), HAPPYHORSE_DATABASE_URL=url)
+        subprocess.run([*HAPPYHORSE, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)
+        yield url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def cluster_factory(tmp_path_factory: pytest.TempPathFactory, seaweedfs: services.SeaweedS3,
+                    migrated_template: str) -> Iterator[Callable[..., Cluster]]:
+    """``cluster_factory(apis=1, workers=1, **HAPPYHORSE_overrides)``: a distributed deployment on its
+    own database (a copy of the migrated template); stopped, and the database dropped, afterwards."""
+    with contextlib.ExitStack() as stack:
+
+        def start(apis: int = 1, workers: int = 1, **overrides: str) -> Cluster:
+            database_url = stack.enter_context(services.fresh_database(template=migrated_template))
+            redis_uri = stack.enter_context(services.redis_prefix())
+            root = tmp_path_factory.mktemp("hh-cluster")
+            env = base_env(root, **{
+                "HAPPYHORSE_DATABASE_URL": database_url,
+                "HAPPYHORSE_STORAGE_URL": seaweedfs.storage_url(root.name),
+                "HAPPYHORSE_RATE_LIMIT_STORAGE": redis_uri,
+                "HAPPYHORSE_SECRET_KEY": "cluster-test-secret",  # one signing key on every node
+                "HAPPYHORSE_STALL_TIMEOUT": "20",
+                "HAPPYHORSE_SWEEP_INTERVAL": "1",
+                **seaweedfs.credentials_env(),
+                **overrides,
+            })
+            cluster = Cluster(database_url, seaweedfs, root.name, env, root)
+            stack.callback(cluster.stop)  # LIFO: stops before its database is dropped
+            for _ in range(workers):
+                cluster.add_worker(wait=False)
+            for _ in range(apis):
+                cluster.add_api()
+            cluster.wait_for_workers()
+            return cluster
+
+        yield start

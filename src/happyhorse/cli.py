@@ -217,13 +217,17 @@ def credits_show(account: str, as_json: Annotated[bool, typer.Option("--json")] 
 
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None) -> None:
-    """Apply every migration to the configured database."""
+    """Apply every migration to the configured database (and procrastinate's schema on PostgreSQL)."""
     from happyhorse.store.migrate import upgrade
 
     settings = settings_for(data_dir)
     if settings.is_sqlite:
         settings.ensure_dirs()
     upgrade(settings.resolved_database_url)
+    if not settings.is_sqlite:  # PostgreSQL: procrastinate's job tables too (distributed dispatch)
+        from happyhorse.dispatch.procrastinate_schema import upgrade_procrastinate
+
+        typer.echo(upgrade_procrastinate(settings.resolved_database_url))
     typer.echo("database is up to date")
 
 

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     max_attempts: int = 3  # render attempts before a task is failed and refunded
     queue: str = "default"  # distributed mode: the procrastinate queue this worker pool serves
     dispatch: str = "auto"  # auto | embedded | procrastinate (auto: embedded on SQLite, else procrastinate)
+    stall_timeout: float = 60.0  # distributed: seconds without a worker heartbeat before its task is retried
+    sweep_interval: float = 10.0  # distributed: seconds between sweeps (stalled jobs, tasks missing a job)
 
     # --- dashboard ------------------------------------------------------------------------------
     session_ttl: int = 7 * 24 * 3600

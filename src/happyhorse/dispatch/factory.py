@@ -14,4 +14,8 @@ def create_dispatcher(settings: Settings, db: Database, store: ResultStore) -> D
         from happyhorse.dispatch.embedded import EmbeddedDispatcher
 
         return EmbeddedDispatcher(db, settings, store)
+    if mode == "procrastinate":
+        from happyhorse.dispatch.distributed import DistributedDispatcher
+
+        return DistributedDispatcher(db, settings, store)
     raise ValueError(f"HAPPYHORSE_DISPATCH={mode!r} is not available")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import Storage
@@ -18,9 +19,23 @@ def async_storage_uri(uri: str) -> str:
     return uri if uri.startswith("async+") else f"async+{uri}"
 
 
+def storage_options(uri: str) -> tuple[str, dict[str, str]]:
+    """Split our own ``key_prefix=`` query parameter off a Redis URI (limits takes it as an argument),
+    and pick redis-py's asyncio client: limits' default (coredis) needs coredis<6."""
+    if "redis" not in uri.split("://", 1)[0]:
+        return uri, {}
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options = {"implementation": "redispy"}
+    options.update({k: v for k, v in query if k == "key_prefix"})
+    rest = urlencode([(k, v) for k, v in query if k != "key_prefix"])
+    return urlunsplit(parts._replace(query=rest)), options
+
+
 class KeyRateLimiter:
     def __init__(self, storage_uri: str, rules: dict[str, str]) -> None:
-        storage = storage_from_string(async_storage_uri(storage_uri))
+        uri, options = storage_options(async_storage_uri(storage_uri))
+        storage = storage_from_string(uri, **options)
         assert isinstance(storage, Storage)
         self.storage = storage
         self.limiter = MovingWindowRateLimiter(self.storage)
