@@ -1,0 +1,186 @@
+"""``happyhorse models check``: validate models.toml and show what each (mode, kind) resolves to.
+
+Torch-free, like ``profiles``: it reads the TOML, each folder's model_index.json and the sizes of
+the files on disk, so an operator can check a setup before any GPU is involved. It exits 1 when
+something would fail (a missing folder, an unsupported pipeline, a kind its model cannot render)
+and 0 otherwise; warnings name what requests will be refused (a kind without a model, sound
+without an audio source).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from happyhorse.engines.diffusers.profiles import (
+    KINDS,
+    MODES,
+    ModelInfo,
+    Profile,
+    ProfileError,
+    Profiles,
+    inspect_model,
+    load_profiles,
+    pipeline_name,
+)
+
+models_app = typer.Typer(help="Model profiles of the diffusers engine (models.toml).", no_args_is_help=True)
+
+
+@models_app.callback()
+def _group() -> None:
+    """Model profiles of the diffusers engine (models.toml)."""  # keeps `check` a subcommand
+
+
+@dataclass
+class Report:
+    file: str
+    models: list[dict[str, Any]] = field(default_factory=list)
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@models_app.command("check")
+def check(
+    models: Path | None = typer.Option(None, "--models", help="models.toml to check (default: HAPPYHORSE_MODELS)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Validate models.toml: what is on disk, and what each (mode, kind) resolves to."""
+    path = models or _env_models()
+    if path is None:
+        typer.echo("no models file: pass --models PATH or set HAPPYHORSE_MODELS", err=True)
+        raise typer.Exit(2)
+    try:
+        report = build_report(load_profiles(path))
+    except ProfileError as exc:
+        report = Report(file=str(path), problems=[str(exc)])
+    if as_json:
+        typer.echo(json.dumps({"ok": report.ok, **report.__dict__}, indent=2))
+    else:
+        _print(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _env_models() -> Path | None:
+    value = os.environ.get("HAPPYHORSE_MODELS")
+    return Path(value) if value else None
+
+
+def build_report(profiles: Profiles) -> Report:
+    report = Report(file=str(profiles.source))
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    seen: set[str] = set()
+    for profile in profiles.profiles.values():
+        sources = [(profile.path, profile.pipeline)] + ([(profile.audio.path, None)] if profile.audio else [])
+        for path, declared in sources:
+            if path not in seen:
+                seen.add(path)
+                is_audio = profile.audio is not None and path == profile.audio.path
+                report.models.append(_model_entry(inspect_model(path, declared), report, offline, is_audio))
+    for mode in MODES:
+        for kind in KINDS:
+            found = profiles.resolve(mode, kind)
+            if found is None:
+                if any(m == mode for m, _ in profiles.profiles):
+                    report.warnings.append(f"[{mode}] has no {kind}: such requests are refused with 400")
+                continue
+            report.profiles.append(_profile_entry(profiles, found, report))
+    return report
+
+
+def _model_entry(info: ModelInfo, report: Report, offline: bool, is_audio: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"source": info.source, "on_disk": info.local_dir is not None,
+                             "folder": str(info.local_dir) if info.local_dir else None,
+                             "pipeline": info.class_name, "family": info.family,
+                             "native_audio": info.native_audio, "role": "audio" if is_audio else "video",
+                             "components": {}}
+    if info.problem and not (is_audio and info.local_dir is not None):  # any audio pipeline class will do
+        report.problems.append(f"{info.source}: {info.problem}")
+    if info.local_dir is None:
+        if not info.source.startswith("/"):
+            note = "not in the local Hugging Face cache"
+            if offline:
+                report.problems.append(f"{info.source}: {note}, and HF_HUB_OFFLINE is set "
+                                       f"(download it: huggingface-cli download {info.source})")
+            else:
+                report.warnings.append(f"{info.source}: {note}; it downloads on first load")
+        return entry
+    for name, spec in info.index.items():
+        if name.startswith("_") or not isinstance(spec, list) or len(spec) != 2 or spec[0] is None:
+            continue
+        folder = info.local_dir / name
+        size = _folder_size(folder)
+        entry["components"][name] = {"class": spec[1], "bytes": size}
+        if size == 0:
+            report.problems.append(f"{info.source}: component {name!r} ({spec[1]}) is missing or empty")
+    return entry
+
+
+def _profile_entry(profiles: Profiles, profile: Profile, report: Report) -> dict[str, Any]:
+    info = profiles.model_info(profile.path, profile.pipeline)
+    where = f"[{profile.mode}].{profile.kind}"
+    pipeline = pipeline_name(info.class_name, info.index, profile.kind)
+    if info.class_name and info.family and pipeline is None:
+        report.problems.append(f"{where}: a {info.class_name} folder cannot render {profile.kind} "
+                               f"(it can: {', '.join(sorted(info.kinds)) or 'nothing'})")
+    if profile.audio is not None:
+        audio = profile.audio.path
+    elif info.native_audio:
+        audio = "native"
+    elif info.native_audio is None:
+        audio = "unknown until downloaded"
+    else:
+        audio = "none"
+        report.warnings.append(f"{where}: {info.class_name} makes no audio and no `audio` source is set: "
+                               f"requests with sound=true are refused")
+    width, height = profiles.frame_size(profile.mode, "16:9")
+    return {"mode": profile.mode, "kind": profile.kind, "model": profile.path, "pipeline": pipeline,
+            "steps": profile.steps, "frame": f"{width}x{height}",
+            "guidance": list(profile.guidance) if profile.guidance else None,
+            "frames_per_pass": profile.frames_per_pass, "dtype": profile.dtype, "cpu_offload": profile.cpu_offload,
+            "vae_tiling": profile.vae_tiling, "audio": audio}
+
+
+def _folder_size(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _print(report: Report) -> None:
+    console = Console(soft_wrap=True, highlight=False)
+    console.print(f"[bold]{escape(report.file)}[/bold]")
+    console.print("\n[bold]models[/bold]")
+    for m in report.models:
+        size = sum(c["bytes"] for c in m["components"].values())
+        audio = "audio source" if m["role"] == "audio" else {
+            True: "native audio", False: "no audio", None: "audio unknown"}[m["native_audio"]]
+        where = f"on disk, {size / 1e9:.2f} GB" if m["on_disk"] else "not on disk"
+        console.print(f"  {escape(m['source'])}: {m['pipeline'] or '?'}, {audio}, {where}")
+    console.print("\n[bold]profiles[/bold]")
+    for p in report.profiles:
+        guidance = "default" if p["guidance"] is None else "–".join(f"{g:g}" for g in p["guidance"])
+        table = escape("[" + p["mode"] + "]")
+        console.print(f"  {table} {p['kind']} → "
+                      f"{p['pipeline'] or '?'} from {escape(p['model'])}\n"
+                      f"      steps {p['steps'] or 'default'}, frame {p['frame']}, guidance {guidance}, "
+                      f"audio {escape(str(p['audio']))}")
+    if report.warnings or report.problems:
+        console.print()
+    for warning in report.warnings:
+        console.print(f"[yellow]warning[/yellow] {escape(warning)}")
+    for problem in report.problems:
+        console.print(f"[red]problem[/red] {escape(problem)}")
+    console.print("[green]ok[/green]" if report.ok else f"[red]{len(report.problems)} problem(s)[/red]")
