@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from happyhorse.config import Settings
 from happyhorse.dispatch.factory import create_dispatcher
 from happyhorse.engines.registry import request_checker
-from happyhorse.server import routes_api, routes_files
+from happyhorse.server import routes_api, routes_files, uploads
 from happyhorse.server.errors import install_error_handlers
 from happyhorse.server.openapi import GENERATE_BODY_DEFS
 from happyhorse.server.ratelimit import KeyRateLimiter
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(routes_api.router)
     app.include_router(routes_files.router)
+    app.include_router(uploads.router)
 
     @app.get("/healthz", tags=["ops"], summary="200 when the database answers")
     async def healthz(request: Request) -> JSONResponse:

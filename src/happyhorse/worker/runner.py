@@ -16,6 +16,7 @@ from happyhorse.contract import GenerateRequest, frame_shots, nearest_aspect_rat
 from happyhorse.dispatch.engine_process import EngineCrashed, EngineProcess, RenderFailed
 from happyhorse.media.images import image_size
 from happyhorse.media.safe_fetch import FetchError, FetchPolicy, fetch_image
+from happyhorse.server.uploads import own_upload_path, read_upload
 from happyhorse.storage.base import ResultStore
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
@@ -83,6 +84,13 @@ class TaskRunner:
         )
 
     async def _fetch(self, field: str, url: str) -> bytes:
+        # An upload to this server is read straight from storage: fetching it would loop back to
+        # ourselves, which the SSRF guard rightly refuses. own_upload_path matches host and exact path.
+        own = own_upload_path(url, self.settings)
+        if own is not None:
+            data = await asyncio.to_thread(read_upload, own)
+            if data is not None:
+                return data
         return await fetch_image(url, self.fetch_policy, field=field)
 
     async def render(self, job: RenderJob, engine: EngineProcess) -> RenderResult:
