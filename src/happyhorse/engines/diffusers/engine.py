@@ -36,6 +36,7 @@ from happyhorse.engines.diffusers.profiles import (
     ModelInfo,
     Profile,
     Profiles,
+    capabilities,
     kind_of,
     load_profiles,
 )
@@ -91,6 +92,22 @@ class DiffusersEngine:
             self._model(profile)
             if profile.audio is not None:
                 self._audio_source(profile.audio)
+
+    def preload(self, path: str, pipe: Any) -> None:
+        """Serve every profile whose model is ``path`` with ``pipe``, a pipeline already built and
+        placed on its device (benchmarks with random weights, notebooks); nothing is read from disk."""
+        index = {name: [type(c).__module__.split(".")[0], type(c).__name__]
+                 for name, c in pipe.components.items() if c is not None}
+        class_name = type(pipe).__name__
+        family, kinds, audio = capabilities(class_name, {**dict(pipe.config), **index})
+        if family is None:
+            raise EngineError(f"{class_name} is not a supported pipeline")
+        info = ModelInfo(path, None, class_name, family, kinds, audio, {**dict(pipe.config), **index})
+        pipe.set_progress_bar_config(disable=True)
+        for profile in self.profiles.profiles.values():
+            if profile.path == path:
+                model = LoadedModel(info, FAMILIES[family], pipe, None, {class_name: pipe})
+                self._models[profile.load_key] = model
 
     def _model(self, profile: Profile) -> LoadedModel:
         model = self._models.get(profile.load_key)
