@@ -29,7 +29,13 @@ import torch
 from happyhorse.config import Settings
 from happyhorse.engines.base import AUDIO_SAMPLE_RATE, Clip, Element, EngineError, Progress, Shot
 from happyhorse.engines.diffusers.audio import AudioSource, to_stereo_48k
-from happyhorse.engines.diffusers.families import FAMILIES, Family, PassInputs, derive_pipeline
+from happyhorse.engines.diffusers.families import (
+    FAMILIES,
+    Family,
+    PassInputs,
+    derive_pipeline,
+    ensure_wan_prompt_cleaning,
+)
 from happyhorse.engines.diffusers.frames import map_guidance, plan_passes, render_size
 from happyhorse.engines.diffusers.profiles import (
     AudioSourceSpec,
@@ -118,6 +124,8 @@ class DiffusersEngine:
             raise EngineError(f"cannot load [{profile.mode}].{profile.kind}: {info.problem or 'unknown pipeline'}")
         dtype = self._dtype(profile.dtype)
         vae_dtype = profile.vae_dtype or ("float32" if info.family == "wan" else None)  # diffusers' advice
+        if info.family == "wan":
+            ensure_wan_prompt_cleaning()
         base = self._from_pretrained(profile.path, dtype, vae_dtype, profile.cpu_offload, profile.vae_tiling)
         if info.local_dir is None:  # a hub id: now in the cache, so its model_index.json can be read
             info = self.profiles.model_info(profile.path, profile.pipeline)

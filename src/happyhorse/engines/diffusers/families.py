@@ -193,6 +193,27 @@ class WanFamily(Family):
 FAMILIES: dict[str, Family] = {"ltx2": LTX2Family(), "wan": WanFamily()}
 
 
+def ensure_wan_prompt_cleaning() -> None:
+    """Wan's image-to-video and VACE pipelines call ``ftfy.fix_text`` on every prompt without
+    checking that ftfy is installed (a NameError at render). ftfy belongs in the environment
+    (``pip install ftfy``); without it, prompts — already valid UTF-8 from the JSON body — are
+    used as they are, with a warning, instead of failing every Wan task."""
+    try:
+        import ftfy  # noqa: F401
+    except ImportError:
+        import importlib
+        import logging
+        import types
+
+        logging.getLogger("happyhorse.engine.diffusers").warning(
+            "ftfy is not installed: Wan prompts are not mojibake-fixed (pip install ftfy)")
+        shim = types.SimpleNamespace(fix_text=lambda text: text)
+        for name in ("pipeline_wan", "pipeline_wan_i2v", "pipeline_wan_vace"):
+            module = importlib.import_module(f"diffusers.pipelines.wan.{name}")
+            if not hasattr(module, "ftfy"):
+                module.ftfy = shim  # type: ignore[attr-defined]
+
+
 def derive_pipeline(base: Any, cls: type) -> Any:
     """``cls`` built around ``base``'s modules: no copy, no dtype change (unlike ``from_pipe``)."""
     if type(base) is cls:
