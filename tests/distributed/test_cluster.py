@@ -163,3 +163,34 @@ def test_a_frozen_workers_late_finish_changes_nothing(cluster_factory) -> None: 
         time.sleep(1)
         assert client.get("/api/credits").json()["data"]["balance"] == 1000 - 5 * 40
     assert cluster.result_keys() == [f"{cluster.s3_prefix}/{task_id}-2.mp4"]
+
+
+def test_a_silent_running_task_is_retried(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    """The backstop: a RUNNING task whose heartbeat stopped and whose job row is gone."""
+    cluster: Cluster = cluster_factory(workers=0, HAPPYHORSE_STALL_TIMEOUT="2")
+    api = cluster.apis[0]
+    with api.client(api.create_key(credits=1000)) as client:
+        task_id = submit(client)
+        cluster.query("DELETE FROM procrastinate_jobs WHERE queueing_lock = %s", task_id)
+        cluster.query("UPDATE tasks SET status = 'RUNNING', attempt = 1, worker_id = 'gone:1/job-0', "
+                      "heartbeat_at = now() - interval '1 hour' WHERE id = %s", task_id)
+        wait_until(lambda: cluster.query("SELECT status FROM tasks WHERE id = %s", task_id)[0][0] == "QUEUED",
+                   what="the sweeper to requeue the task")
+        cluster.add_worker()
+        assert wait_for_task(client, task_id)["status"] == "SUCCESS"
+    assert cluster.query("SELECT attempt FROM tasks WHERE id = %s", task_id)[0][0] == 2
+
+
+def test_a_task_out_of_attempts_fails_and_is_refunded(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    cluster: Cluster = cluster_factory(HAPPYHORSE_STALL_TIMEOUT="3", HAPPYHORSE_MAX_ATTEMPTS="1")
+    api = cluster.apis[0]
+    with api.client(api.create_key(credits=1000)) as client:
+        task_id = submit(client, duration=8)
+        wait_until(lambda: running_progress(cluster, task_id), what="the render to start")
+        cluster.workers[0].kill()
+        data = wait_for_task(client, task_id, timeout=60)
+        assert data["status"] == "FAILED" and "did not finish after 1 attempts" in data["error_message"]
+        assert data["consumed_credits"] == 0
+        assert client.get("/api/credits").json()["data"]["balance"] == 1000
+    balance, ledger = cluster.query("SELECT balance, (SELECT sum(amount) FROM ledger) FROM accounts")[0]
+    assert balance == ledger == 1000
