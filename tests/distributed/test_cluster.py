@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-import services
-from conftest import HAPPYHORSE, Cluster, base_env, wait_for_task
+from conftest import Cluster, wait_for_task
 from happyhorse.config import Settings
 from happyhorse.dispatch.distributed import DistributedDispatcher
 from happyhorse.store.db import Database
@@ -40,20 +38,6 @@ def wait_until(condition, timeout: float = 60, what: str = "condition") -> None:
 def running_progress(cluster: Cluster, task_id: str) -> bool:
     rows = cluster.query("SELECT status, progress FROM tasks WHERE id = %s", task_id)
     return bool(rows) and rows[0][0] == "RUNNING" and rows[0][1] > 0
-
-
-def test_db_upgrade_applies_both_schemas_and_is_idempotent(tmp_path: Path) -> None:
-    with services.fresh_database() as url:
-        env = base_env(tmp_path, HAPPYHORSE_DATABASE_URL=url)
-        first = subprocess.run([*HAPPYHORSE, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
-        second = subprocess.run([*HAPPYHORSE, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
-        assert first.returncode == 0, first.stderr
-        assert "applied procrastinate's schema" in first.stdout
-        assert second.returncode == 0, second.stderr
-        assert "procrastinate's schema is up to date" in second.stdout
-        rows = services.pg_query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-        tables = {row[0] for row in rows}
-        assert {"tasks", "accounts", "ledger", "api_keys", "alembic_version", "procrastinate_jobs"} <= tables
 
 
 def test_task_renders_to_a_presigned_s3_url(cluster_factory) -> None:  # type: ignore[no-untyped-def]
@@ -95,9 +79,9 @@ def test_a_task_whose_job_went_missing_is_sent_again(cluster_factory) -> None:  
 
 
 def test_a_long_render_keeps_its_worker_alive(cluster_factory) -> None:  # type: ignore[no-untyped-def]
-    """With a 3 s stall timeout, a render several times longer is never mistaken for a dead worker:
+    """With a 5 s stall timeout, a render three times longer is never mistaken for a dead worker:
     the render runs off the event loop, so heartbeats keep flowing."""
-    cluster: Cluster = cluster_factory(HAPPYHORSE_STALL_TIMEOUT="3")
+    cluster: Cluster = cluster_factory(HAPPYHORSE_STALL_TIMEOUT="5")
     api = cluster.apis[0]
     with api.client(api.create_key(credits=1000)) as client:
         task_id = submit(client, duration=12)
@@ -109,7 +93,7 @@ def test_a_long_render_keeps_its_worker_alive(cluster_factory) -> None:  # type:
             time.sleep(0.5)
         data = wait_for_task(client, task_id)
     assert data["status"] == "SUCCESS"
-    assert len(ages) >= 6 and max(ages) < 3, ages
+    assert len(ages) >= 6 and max(ages) < 5, ages
     assert cluster.query("SELECT attempt FROM tasks WHERE id = %s", task_id)[0][0] == 1
 
 

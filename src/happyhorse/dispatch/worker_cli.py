@@ -19,7 +19,8 @@ from happyhorse.config import Settings
 
 def worker(
     queue: Annotated[list[str] | None, typer.Option(
-        "--queue", help="Queue(s) to take jobs from; repeat or comma-separate (HAPPYHORSE_QUEUE).")] = None,
+        "--queue", metavar="NAME",
+        help="Queue(s) to take jobs from; repeat or comma-separate (HAPPYHORSE_QUEUE).")] = None,
     concurrency: Annotated[int | None, typer.Option(
         help="CPU engine processes when no GPU is used (HAPPYHORSE_ENGINE_PROCESSES; default 1).", min=1)] = None,
     gpus: Annotated[str | None, typer.Option(help="GPU indices, one engine process each, e.g. 0,1.")] = None,
