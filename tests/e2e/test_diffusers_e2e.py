@@ -118,7 +118,7 @@ def test_every_kind_renders_through_the_real_server(server: LiveServer, tmp_path
 
 def test_progress_rises_while_rendering(server: LiveServer, tmp_path: Path) -> None:
     with server.client(server.create_key()) as client:
-        task_id = submit(client, duration=8, sound=True)  # 192 frames: five passes of LTX-2
+        task_id = submit(client, duration=10, sound=True)  # 240 frames: six passes of LTX-2
         seen: list[int] = []
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
