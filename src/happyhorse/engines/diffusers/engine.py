@@ -63,7 +63,10 @@ class LoadedModel:
     hooked: Any = None  # the pipeline whose offload hooks are installed on the shared modules
 
     def pipeline_for(self, kind: str) -> Any:
-        cls = self.family.pipeline_class(self.base, kind)
+        try:
+            cls = self.family.pipeline_class(self.base, kind)
+        except ValueError as exc:  # a profile naming a folder for a kind it cannot render
+            raise EngineError(f"{exc} (fix the models file; `happyhorse models check` shows this)") from None
         pipe = self.pipes.get(cls.__name__)
         if pipe is None:
             pipe = self.pipes[cls.__name__] = derive_pipeline(self.base, cls)
