@@ -93,7 +93,7 @@ def serve(
     typer.echo("Get an API key:  happyhorse keys create --name me --credits 10000"
                + (f" --data-dir {data_dir}" if data_dir else ""))
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
-                proxy_headers=True)
+                proxy_headers=True, access_log=settings.access_log)
 
 
 # --- keys -----------------------------------------------------------------------------------------

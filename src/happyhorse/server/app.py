@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from happyhorse.config import Settings
 from happyhorse.dispatch.factory import create_dispatcher
@@ -20,6 +21,7 @@ from happyhorse.server.openapi import GENERATE_BODY_DEFS
 from happyhorse.server.ratelimit import KeyRateLimiter
 from happyhorse.storage import create_store
 from happyhorse.store.db import Database
+from happyhorse.store.hot_reads import HotReads, sqlite_file
 
 log = logging.getLogger("happyhorse.server")
 
@@ -47,16 +49,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "generate": settings.rate_limit_generate, "status": settings.rate_limit_status})
         state.check_request = request_checker(settings)
         state.key_touched = {}
+        state.hot_reads = HotReads(db, sqlite_file(db.url))
         state.dispatcher = create_dispatcher(settings, db, store)
         await state.dispatcher.start()
         try:
             yield
         finally:
             await state.dispatcher.stop()
+            state.hot_reads.close()
             await db.dispose()
 
-    app = FastAPI(title="happyhorse", version="1.0", description=DESCRIPTION, lifespan=lifespan)
+    otel = settings.telemetry
+    app = FastAPI(title="happyhorse", version="1.0", description=DESCRIPTION, lifespan=lifespan,
+                  telemetry={"tracing": otel, "metrics": otel, "logs": otel})
     install_error_handlers(app)
+    # the status poll first, as a bare route (see routes_api.status); the APIRoute below documents it
+    app.router.routes.append(Route("/api/status", routes_api.status, methods=["GET"], include_in_schema=False))
     app.include_router(routes_api.router)
     app.include_router(routes_files.router)
     app.include_router(uploads.router)

@@ -12,6 +12,7 @@ from happyhorse.store import accounts
 from happyhorse.store.models import utcnow
 
 TOUCH_EVERY_S = 60.0  # last_used_at is a listing hint: one write a minute per key is plenty
+REVOKED_OR_UNKNOWN = "the API key is invalid or has been revoked"
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,17 @@ async def authenticate(request: Request) -> Caller:
     async with state.db.read() as session:
         key = await accounts.find_active_key(session, token)
     if key is None:
-        raise InvalidApiKey("the API key is invalid or has been revoked")
+        raise InvalidApiKey(REVOKED_OR_UNKNOWN)
+    await touch_if_due(request, key.id)
+    return Caller(key.account_id, key.id)
+
+
+async def touch_if_due(request: Request, key_id: str) -> None:
+    """Record the key's last use, at most once a minute per key and process."""
+    state = request.app.state
     touched: dict[str, float] = state.key_touched
     now = time.monotonic()
-    if now - touched.get(key.id, -TOUCH_EVERY_S) >= TOUCH_EVERY_S:
-        touched[key.id] = now
+    if now - touched.get(key_id, -TOUCH_EVERY_S) >= TOUCH_EVERY_S:
+        touched[key_id] = now
         async with state.db.write() as session:
-            await accounts.touch_key(session, key.id, utcnow())
-    return Caller(key.account_id, key.id)
+            await accounts.touch_key(session, key_id, utcnow())

@@ -11,6 +11,12 @@ GENERATE_BODY_DEFS: dict[str, Any] = _schema.pop("$defs", {})
 GENERATE_BODY: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": _schema}}},
 }
+STATUS_PARAMETERS: dict[str, Any] = {
+    "parameters": [{
+        "name": "task_id", "in": "query", "required": True, "schema": {"type": "string"},
+        "description": "The task id returned by /api/generate (prefixed with n92)",
+    }],
+}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from happyhorse.storage.base import ResultStore
+from happyhorse.store.hot_reads import TaskView
 from happyhorse.store.models import Task
 
 PUBLIC_STATUS = {"QUEUED": "IN_PROGRESS", "RUNNING": "IN_PROGRESS", "SUCCESS": "SUCCESS", "FAILED": "FAILED"}
@@ -15,13 +16,25 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
-def task_data(task: Task, store: ResultStore, base_url: str) -> dict[str, Any]:
+def task_data(task: Task | TaskView, store: ResultStore, base_url: str) -> dict[str, Any]:
     """The contract's status fields plus our extensions; result URLs are signed afresh each call."""
+    static = task.wire if isinstance(task, TaskView) else None
+    if static is None:
+        static = _unsigned_fields(task)
+        if isinstance(task, TaskView) and static["status"] != "IN_PROGRESS":
+            task.wire = static  # a finished task never changes: format it once
+    if static["response"] is None:
+        return static
+    assert task.result_key is not None
+    response = {"resultUrls": [store.url(task.result_key, base_url)], **static["response"]}
+    return {**static, "response": response}
+
+
+def _unsigned_fields(task: Task | TaskView) -> dict[str, Any]:
     status = PUBLIC_STATUS[task.status]
     response = None
     if status == "SUCCESS" and task.result_key:
         response = {
-            "resultUrls": [store.url(task.result_key, base_url)],
             "width": task.width,
             "height": task.height,
             "duration": task.result_duration,

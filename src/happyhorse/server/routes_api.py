@@ -9,22 +9,31 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from happyhorse.contract import parse_generate
-from happyhorse.errors import InvalidRequest, TaskNotFound
-from happyhorse.server.auth import authenticate
+from happyhorse.contract_schema import CreditsResponse, GenerateResponse, StatusResponse
+from happyhorse.errors import InvalidApiKey, InvalidRequest, TaskNotFound
+from happyhorse.server.auth import REVOKED_OR_UNKNOWN, authenticate, bearer_token, touch_if_due
 from happyhorse.server.errors import envelope
-from happyhorse.server.openapi import ERROR_RESPONSES, GENERATE_BODY
+from happyhorse.server.openapi import ERROR_RESPONSES, GENERATE_BODY, STATUS_PARAMETERS
+from happyhorse.server.presenters import task_data
 from happyhorse.store import accounts
-from happyhorse.store import tasks as task_repo
+from happyhorse.store.ids import hash_api_key
 from happyhorse.tasks import service
 
 router = APIRouter(prefix="/api", tags=["HappyHorse 1.0"])
 
 
 def base_url(request: Request) -> str:
+    """HAPPYHORSE_PUBLIC_URL, else the request's own scheme and host (read straight off the scope:
+    building ``request.base_url`` costs more than the rest of a status poll's bookkeeping)."""
     configured = request.app.state.settings.public_url
-    return (configured or str(request.base_url)).rstrip("/")
+    if configured:
+        return str(configured).rstrip("/")
+    host = request.headers.get("host") or "{}:{}".format(*(request.scope.get("server") or ("localhost", 80)))
+    root = request.scope.get("root_path", "")
+    return f"{request.scope.get('scheme', 'http')}://{host}{root}".rstrip("/")
 
 
 async def read_json_object(request: Request) -> Any:
@@ -35,9 +44,14 @@ async def read_json_object(request: Request) -> Any:
         raise InvalidRequest("request body must be a JSON object") from None
 
 
+def ok(data: Any) -> JSONResponse:
+    # A plain JSONResponse: the envelope is already JSON-safe, so skip FastAPI's response validation.
+    return JSONResponse(envelope(data))
+
+
 @router.post("/generate", summary="Create a video generation task", openapi_extra=GENERATE_BODY,
-             responses=ERROR_RESPONSES)
-async def generate(request: Request) -> dict[str, Any]:
+             response_model=GenerateResponse, responses=ERROR_RESPONSES)
+async def generate(request: Request) -> JSONResponse:
     state = request.app.state
     caller = await authenticate(request)
     await state.limiter.check("generate", caller.key_id)
@@ -47,30 +61,38 @@ async def generate(request: Request) -> dict[str, Any]:
         task = await service.submit(session, caller.account_id, caller.key_id, generate_request,
                                     state.settings.max_attempts)
     await state.dispatcher.enqueue(task.id)
-    return envelope({"task_id": task.id, "status": "IN_PROGRESS"})
+    return ok({"task_id": task.id, "status": "IN_PROGRESS"})
 
 
-@router.get("/status", summary="Check a task's status", responses=ERROR_RESPONSES)
-async def status(request: Request, task_id: str | None = None) -> dict[str, Any]:
+@router.get("/status", summary="Check a task's status", response_model=StatusResponse,
+            responses=ERROR_RESPONSES, openapi_extra=STATUS_PARAMETERS)
+async def status(request: Request) -> JSONResponse:
+    """The hot path: one query finds the key and the task together (see ``store.hot_reads``).
+
+    Clients poll this all day, so ``create_app`` also serves it as a plain Starlette route ahead of
+    this documented one, skipping FastAPI's per-request dependency machinery (it takes no parameters
+    FastAPI would validate anyway: ``task_id`` is read and checked here).
+    """
     state = request.app.state
-    caller = await authenticate(request)
-    await state.limiter.check("status", caller.key_id)
-    if not task_id or not task_id.strip():
+    task_id = request.query_params.get("task_id", "").strip()
+    found = await state.hot_reads.key_and_task(hash_api_key(bearer_token(request)), task_id)
+    if found is None:
+        raise InvalidApiKey(REVOKED_OR_UNKNOWN)
+    await touch_if_due(request, found.key_id)
+    await state.limiter.check("status", found.key_id)
+    if not task_id:
         raise InvalidRequest("task_id is required")
-    async with state.db.read() as session:
-        task = await task_repo.get_for_account(session, task_id.strip(), caller.account_id)
-    if task is None:
-        raise TaskNotFound(f"no task {task_id.strip()!r} for this API key's account")
-    from happyhorse.server.presenters import task_data
-
-    return envelope(task_data(task, state.store, base_url(request)))
+    if found.task is None:
+        raise TaskNotFound(f"no task {task_id!r} for this API key's account")
+    return ok(task_data(found.task, state.store, base_url(request)))
 
 
-@router.get("/credits", summary="The API key's account balance (extension)", responses=ERROR_RESPONSES)
-async def credits(request: Request) -> dict[str, Any]:
+@router.get("/credits", summary="The API key's account balance (extension)", response_model=CreditsResponse,
+            responses=ERROR_RESPONSES)
+async def credits(request: Request) -> JSONResponse:
     state = request.app.state
     caller = await authenticate(request)
     await state.limiter.check("status", caller.key_id)
     async with state.db.read() as session:
         balance = await accounts.balance(session, caller.account_id)
-    return envelope({"balance": balance or 0})
+    return ok({"balance": balance or 0})

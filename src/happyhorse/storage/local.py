@@ -9,7 +9,6 @@ import re
 import shutil
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
@@ -43,8 +42,8 @@ class LocalResultStore:
 
     def url(self, key: str, base_url: str) -> str:
         expires = int(time.time()) + self.ttl
-        query = urlencode({"expires": expires, "signature": self.signature(key, expires)})
-        return f"{base_url.rstrip('/')}/files/{key}?{query}"
+        # key, expires and a hex signature are all URL-safe: no encoding needed
+        return f"{base_url.rstrip('/')}/files/{key}?expires={expires}&signature={self.signature(key, expires)}"
 
     def verify(self, key: str, expires: str, signature: str) -> bool:
         """True when the signature matches and has not expired (constant-time compare)."""
