@@ -38,9 +38,11 @@ pytest: install browser services
 
 test: lint typecheck pytest
 
-bench: install
+bench: install services
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python benchmarks/render_bench.py
-	$(BIN)/python benchmarks/status_bench.py
+	$(BIN)/python benchmarks/server_bench.py
+	$(BIN)/python benchmarks/api_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
