@@ -231,35 +231,20 @@ def db_upgrade(data_dir: DataDir = None) -> None:
     typer.echo("database is up to date")
 
 
-def _register_optional() -> None:
-    """Command groups that live beside their feature."""
-    try:
-        from happyhorse.client.cli import register
-    except ImportError:
-        pass
-    else:
-        register(app)
-    try:
-        from happyhorse.engines.diffusers.check import models_app
-    except ImportError:
-        pass
-    else:
-        app.add_typer(models_app, name="models")
-    try:
-        from happyhorse.server.dashboard.cli import users_app
-    except ImportError:
-        pass
-    else:
-        app.add_typer(users_app, name="users")
-    try:
-        from happyhorse.dispatch.worker_cli import worker
-    except ImportError:
-        pass
-    else:
-        app.command("worker")(worker)
+def _register_feature_commands() -> None:
+    """Command groups that live beside their feature (imports stay light: no server stack)."""
+    from happyhorse.client.cli import register
+    from happyhorse.dispatch.worker_cli import worker
+    from happyhorse.engines.diffusers.check import models_app
+    from happyhorse.server.dashboard.cli import users_app
+
+    register(app)
+    app.add_typer(models_app, name="models")
+    app.add_typer(users_app, name="users")
+    app.command("worker")(worker)
 
 
-_register_optional()
+_register_feature_commands()
 
 
 def main() -> None:

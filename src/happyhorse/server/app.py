@@ -16,6 +16,7 @@ from happyhorse.config import Settings
 from happyhorse.dispatch.factory import create_dispatcher
 from happyhorse.engines.registry import request_checker
 from happyhorse.server import routes_api, routes_files, uploads
+from happyhorse.server.dashboard import mount_dashboard
 from happyhorse.server.errors import install_error_handlers
 from happyhorse.server.openapi import GENERATE_BODY_DEFS
 from happyhorse.server.ratelimit import KeyRateLimiter
@@ -83,14 +84,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    _mount_extras(app, settings)
-    return app
-
-
-def _mount_extras(app: FastAPI, settings: Settings) -> None:
-    """Optional parts (the dashboard) mount themselves if present."""
-    try:
-        from happyhorse.server.dashboard import mount_dashboard
-    except ImportError:
-        return
     mount_dashboard(app, settings)
+    return app
