@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+
 from conftest import LiveServer, png_bytes, wait_for_task
 
 MODEL = "happyhorse-1.0/video"

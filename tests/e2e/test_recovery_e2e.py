@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from conftest import LiveServer, wait_for_task
 
 MODEL = "happyhorse-1.0/video"

@@ -8,6 +8,7 @@ import av
 import httpx
 import numpy as np
 import pytest
+
 from conftest import LiveServer, png_bytes, wait_for_task
 
 MODEL = "happyhorse-1.0/video"
