@@ -359,10 +359,12 @@ class Cluster:
         return self.s3.keys(self.s3_prefix + "/")
 
     def stop(self) -> None:
+        """Teardown: APIs stop gracefully; workers are killed (waiting out a render buys nothing here)."""
         for api in self.apis:
             LiveServer.stop(api)
         for worker in self.workers:
-            worker.stop()
+            if worker.process is not None and worker.process.poll() is None:
+                worker.kill()
 
 
 @pytest.fixture(scope="session")

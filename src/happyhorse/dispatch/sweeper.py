@@ -72,16 +72,12 @@ class Sweeper:
 
     async def sweep(self) -> dict[str, int]:
         """One pass (under the cluster-wide lock); returns counts of what it did."""
-        async with self.db.write_engine.connect() as lock_conn:
+        async with self.db.write_engine.connect() as lock_conn, lock_conn.begin():
             if not await job_repo.try_sweep_lock(lock_conn):
                 return {}
-            try:
-                counts = {"stalled": await self.recover_stalled_jobs(),
-                          "silent": await self.recover_silent_tasks(),
-                          "enqueued": await self.enqueue_missing()}
-            finally:
-                await job_repo.release_sweep_lock(lock_conn)
-                await lock_conn.commit()
+            counts = {"stalled": await self.recover_stalled_jobs(),
+                      "silent": await self.recover_silent_tasks(),
+                      "enqueued": await self.enqueue_missing()}
         if any(counts.values()):
             log.info("sweep: %s", counts)
         return counts

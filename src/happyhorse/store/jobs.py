@@ -59,9 +59,9 @@ async def touch(session: AsyncSession, task_id: str, attempt: int) -> bool:
 
 
 async def try_sweep_lock(conn: AsyncConnection) -> bool:
-    """Take the sweeper's session-level advisory lock on ``conn`` if no other node holds it."""
-    return bool((await conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": SWEEP_LOCK_ID})).scalar())
+    """Take the sweeper's lock for the transaction open on ``conn``, if no other node holds it.
 
-
-async def release_sweep_lock(conn: AsyncConnection) -> None:
-    await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": SWEEP_LOCK_ID})
+    Transaction-scoped on purpose: it goes away with the transaction however that ends (even a
+    dropped connection), so a failed sweep can never leave the cluster without a sweeper.
+    """
+    return bool((await conn.execute(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": SWEEP_LOCK_ID})).scalar())
