@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import Cluster, wait_for_task
 from happyhorse.config import Settings
 from happyhorse.dispatch.distributed import DistributedDispatcher
 from happyhorse.store.db import Database
+from harness import Cluster, wait_for_task
 
 MODEL = "happyhorse-1.0/video"
 

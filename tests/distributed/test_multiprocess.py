@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import Cluster, wait_for_task
+from harness import Cluster, wait_for_task
 
 MODEL = "happyhorse-1.0/video"
 TASKS = 20

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from conftest import LiveServer, png_bytes, wait_for_task
+from harness import LiveServer, png_bytes, wait_for_task
 
 MODEL = "happyhorse-1.0/video"
 TASK_ID = re.compile(r"^n92[a-z0-9]{12,}$")

@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import LiveServer, png_bytes, wait_for_task
+from harness import LiveServer, png_bytes, wait_for_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engines" / "diffusers"))
 import tiny_diffusers

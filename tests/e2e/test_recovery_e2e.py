@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer, wait_for_task
+from harness import LiveServer, wait_for_task
 
 MODEL = "happyhorse-1.0/video"
 LONG = {"model": MODEL, "prompt": "a slow pan over a mountain range", "mode": "pro", "duration": 10, "sound": True}

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import LiveServer, png_bytes, wait_for_task
+from harness import LiveServer, png_bytes, wait_for_task
 
 MODEL = "happyhorse-1.0/video"
 
