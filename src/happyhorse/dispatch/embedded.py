@@ -13,7 +13,8 @@ import os
 import socket
 
 from happyhorse.config import Settings
-from happyhorse.dispatch.engine_process import EngineCrashed, EngineProcess, detect_gpus
+from happyhorse.dispatch.engine_pool import EnginePool
+from happyhorse.dispatch.engine_process import EngineProcess
 from happyhorse.storage.base import ResultStore
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
@@ -23,7 +24,6 @@ from happyhorse.worker.runner import TaskRunner
 log = logging.getLogger("happyhorse.dispatch")
 
 IDLE_POLL_S = 1.0  # also picks up tasks inserted by another process (e.g. a CLI)
-ENGINE_RESTART_MAX_DELAY_S = 120.0
 
 
 class EmbeddedDispatcher:
@@ -32,18 +32,15 @@ class EmbeddedDispatcher:
         self.settings = settings
         self.runner = TaskRunner(db, settings, store)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        gpus = detect_gpus(settings)
-        slots: list[str | None] = list(gpus) if gpus else [None] * max(1, settings.engine_processes)
-        self.engines = [EngineProcess(settings, device, f"engine-{i}") for i, device in enumerate(slots)]
-        self.idle: asyncio.Queue[EngineProcess] = asyncio.Queue()
+        self.engines = EnginePool(settings)
         self.wake = asyncio.Event()
         self.running: dict[str, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await self.recover()
-        for engine in self.engines:
-            self._background.append(asyncio.create_task(self._start_engine(engine)))
+        # engines load in the background: the API answers at once, tasks queue until an engine is ready
+        self._background.append(asyncio.create_task(self.engines.start()))
         self._background.append(asyncio.create_task(self._dispatch_loop()))
 
     async def recover(self) -> None:
@@ -51,20 +48,6 @@ class EmbeddedDispatcher:
         async with self.db.write() as session:
             for task in await task_repo.running(session):
                 await service.retry_or_fail(session, task, "the server restarted while it was rendering")
-
-    async def _start_engine(self, engine: EngineProcess) -> None:
-        """Start (or restart) an engine; keep trying with backoff so a bad start heals when fixed."""
-        delay = 5.0
-        while True:
-            try:
-                await engine.start()
-                break
-            except EngineCrashed as exc:
-                log.error("%s; retrying in %.0fs (queued tasks wait)", exc, delay)
-                await engine.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, ENGINE_RESTART_MAX_DELAY_S)
-        await self.idle.put(engine)
 
     async def enqueue(self, task_id: str) -> None:
         self.wake.set()
@@ -76,7 +59,7 @@ class EmbeddedDispatcher:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            engine = await self.idle.get()
+            engine = await self.engines.acquire()
             claim = None
             while claim is None:
                 claim = await self._claim_next()
@@ -103,17 +86,12 @@ class EmbeddedDispatcher:
         except Exception:
             log.exception("task %s: unexpected error", task_id)
             await self.runner.fail(task_id, attempt, "internal error while rendering this task")
-            outcome = "crashed" if not engine.alive() else "failed"
+            outcome = "crashed"  # the engine may still hold the job: never hand it another one
         finally:
             self.running.pop(task_id, None)
-        if outcome == "crashed" or not engine.alive():
-            self._background.append(asyncio.create_task(self._restart_engine(engine)))
-        else:
-            await self.idle.put(engine)
-
-    async def _restart_engine(self, engine: EngineProcess) -> None:
-        await engine.stop()
-        await self._start_engine(engine)
+        if outcome == "crashed":
+            await engine.stop()  # a half-dead process is replaced, not reused
+        self.engines.release(engine)
 
     async def stop(self) -> None:
         for task in [*self._background, *self.running.values()]:
@@ -121,4 +99,4 @@ class EmbeddedDispatcher:
         for task in [*self._background, *self.running.values()]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await asyncio.gather(*(engine.stop() for engine in self.engines), return_exceptions=True)
+        await self.engines.stop()
