@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 import services
-from conftest import HAPPYHORSE, base_env
 from happyhorse.dispatch.procrastinate_schema import VERSION_TABLE, latest_version, upgrade_procrastinate
+from harness import HAPPYHORSE, base_env
 
 
 def tables(url: str) -> set[str]:
@@ -53,3 +53,11 @@ def test_worker_refuses_to_run_on_sqlite(tmp_path: Path) -> None:
                           timeout=60)
     assert proc.returncode == 2
     assert "needs HAPPYHORSE_DATABASE_URL=postgresql" in proc.stderr
+
+
+def test_worker_without_the_schema_says_what_to_run(tmp_path: Path) -> None:
+    with services.fresh_database() as url:
+        proc = subprocess.run([*HAPPYHORSE, "worker"], env=base_env(tmp_path, HAPPYHORSE_DATABASE_URL=url),
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "run `happyhorse db upgrade`" in proc.stderr

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from happyhorse.config import Settings
-from happyhorse.dispatch.procrastinate_app import create_app, defer_render
+from happyhorse.dispatch.procrastinate_app import create_app, defer_render, open_checked
 from happyhorse.dispatch.sweeper import Sweeper
 from happyhorse.storage.base import ResultStore
 from happyhorse.store import jobs as job_repo
@@ -34,7 +34,7 @@ class DistributedDispatcher:
         self.sweeper = Sweeper(db, self.app, settings, store)
 
     async def start(self) -> None:
-        await self.app.open_async()
+        await open_checked(self.app)
         self.sweeper.start()
 
     async def stop(self) -> None:

@@ -42,6 +42,19 @@ def create_app(database_url: str, pool_size: int = 4) -> procrastinate.App:
     return app
 
 
+class SchemaMissing(RuntimeError):
+    """procrastinate's tables are not in the database: ``happyhorse db upgrade`` was not run."""
+
+
+async def open_checked(app: procrastinate.App) -> None:
+    """Open the app's pool and fail fast, with the fix in words, if the schema was never applied."""
+    await app.open_async()
+    if not await app.job_manager.check_connection_async():
+        await app.close_async()
+        raise SchemaMissing("procrastinate's tables are missing: run `happyhorse db upgrade` against "
+                           "HAPPYHORSE_DATABASE_URL first")
+
+
 async def defer_render(app: procrastinate.App, task_id: str, queue: str) -> bool:
     """Send a render job for the task; False when one is already waiting (the queueing lock)."""
     deferrer = app.configure_task(RENDER_TASK, queueing_lock=task_id, queue=queue)

@@ -39,11 +39,17 @@ def worker(
                    "(embedded mode renders inside `happyhorse serve`)", err=True)
         raise typer.Exit(2)
     queues = [name.strip() for item in (queue or [settings.queue]) for name in item.split(",") if name.strip()]
-    asyncio.run(run_worker(settings, queues, shutdown_timeout))
+    from happyhorse.dispatch.procrastinate_app import SchemaMissing
+
+    try:
+        asyncio.run(run_worker(settings, queues, shutdown_timeout))
+    except SchemaMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
 
 
 async def run_worker(settings: Settings, queues: list[str], shutdown_timeout: float | None = None) -> None:
-    from happyhorse.dispatch.procrastinate_app import RUNTIME_KEY, create_app
+    from happyhorse.dispatch.procrastinate_app import RUNTIME_KEY, create_app, open_checked
     from happyhorse.dispatch.sweeper import Sweeper
     from happyhorse.dispatch.worker_runtime import WorkerRuntime, heartbeat_interval
     from happyhorse.storage import create_store
@@ -57,25 +63,24 @@ async def run_worker(settings: Settings, queues: list[str], shutdown_timeout: fl
     if ensure_bucket is not None:
         await asyncio.to_thread(ensure_bucket)
     runtime_app = create_app(settings.resolved_database_url, pool_size=4)
+    await open_checked(runtime_app)  # before loading engines: a missing schema is a quick, clear error
     runtime = WorkerRuntime(db, settings, store, runtime_app)
     sweeper = Sweeper(db, runtime_app, settings, store)
-    log.info("starting %s engine process(es), engine %s", len(runtime.pool), settings.engine)
-    await runtime.start()
     options: dict[str, object] = {}
     if shutdown_timeout is not None:
         options["shutdown_graceful_timeout"] = shutdown_timeout
     try:
-        async with runtime_app.open_async():
-            sweeper.start()
-            log.info("worker %s taking jobs from queue(s) %s", runtime.name, ", ".join(queues))
-            try:
-                await runtime_app.run_worker_async(
-                    queues=queues, name=runtime.name, concurrency=len(runtime.pool),
-                    additional_context={RUNTIME_KEY: runtime}, delete_jobs="successful",
-                    update_heartbeat_interval=heartbeat_interval(settings),
-                    stalled_worker_timeout=settings.stall_timeout, **options)  # type: ignore[arg-type]
-            finally:
-                await sweeper.stop()  # before the app's pool closes under it
+        log.info("starting %s engine process(es), engine %s", len(runtime.pool), settings.engine)
+        await runtime.start()
+        sweeper.start()
+        log.info("worker %s taking jobs from queue(s) %s", runtime.name, ", ".join(queues))
+        await runtime_app.run_worker_async(
+            queues=queues, name=runtime.name, concurrency=len(runtime.pool),
+            additional_context={RUNTIME_KEY: runtime}, delete_jobs="successful",
+            update_heartbeat_interval=heartbeat_interval(settings),
+            stalled_worker_timeout=settings.stall_timeout, **options)  # type: ignore[arg-type]
     finally:
+        await sweeper.stop()  # before the app's pool closes under it
+        await runtime_app.close_async()
         await runtime.stop()
         await db.dispose()
