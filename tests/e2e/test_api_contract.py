@@ -173,7 +173,9 @@ def test_status_fields_and_request_echo(api_server: LiveServer) -> None:
     assert done["status"] == "SUCCESS"
     assert done["consumed_credits"] == 160
     assert done["error_message"] is None
-    assert done["response"]["resultUrls"][0].startswith(api_server.url + "/")
+    url = done["response"]["resultUrls"][0]
+    # embedded: signed by this server under its own base; distributed: presigned by the S3 store
+    assert url.startswith(api_server.url + "/files/" if api_server.mode == "embedded" else "http")
     assert (done["response"]["width"], done["response"]["height"]) == (720, 1280)
 
 
