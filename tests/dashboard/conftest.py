@@ -11,7 +11,9 @@ import pytest
 from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, DESKTOP, SCREENSHOTS
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running on this thread while
+# it is open, and pytest-asyncio's tests in later directories refuse to start under a running loop.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.skip("chromium is not installed (make browser installs it)")
