@@ -80,6 +80,7 @@ def serve(
     import uvicorn
 
     from happyhorse.server.app import create_app
+    from happyhorse.server.fast_path import StatusFastPath
     from happyhorse.store.migrate import upgrade
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -92,7 +93,7 @@ def serve(
     typer.echo(f"Serving the HappyHorse 1.0 API at {url}  (docs: {url}/docs)")
     typer.echo("Get an API key:  happyhorse keys create --name me --credits 10000"
                + (f" --data-dir {data_dir}" if data_dir else ""))
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+    uvicorn.run(StatusFastPath(create_app(settings)), host=settings.host, port=settings.port, log_level="info",
                 proxy_headers=True, access_log=settings.access_log)
 
 

@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from starlette.routing import Route
 
 from happyhorse.config import Settings
 from happyhorse.dispatch.factory import create_dispatcher
@@ -64,8 +63,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="happyhorse", version="1.0", description=DESCRIPTION, lifespan=lifespan,
                   telemetry={"tracing": otel, "metrics": otel, "logs": otel})
     install_error_handlers(app)
-    # the status poll first, as a bare route (see routes_api.status); the APIRoute below documents it
-    app.router.routes.append(Route("/api/status", routes_api.status, methods=["GET"], include_in_schema=False))
     app.include_router(routes_api.router)
     app.include_router(routes_files.router)
     app.include_router(uploads.router)

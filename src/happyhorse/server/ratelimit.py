@@ -6,10 +6,10 @@ import math
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from limits import RateLimitItem, parse_many, strategies
-from limits.aio import strategies as aio_strategies
+from limits import RateLimitItem, parse_many
 from limits.aio.storage import Storage
-from limits.storage import MemoryStorage, storage_from_string
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
 
 from happyhorse.errors import RateLimited
 
@@ -34,35 +34,19 @@ def storage_options(uri: str) -> tuple[str, dict[str, str]]:
 
 class KeyRateLimiter:
     """Sliding-window counters: O(1) per hit (a moving window keeps one timestamp per request, up to
-    3000 per key at the default status limit) and within one window's weight of exact.
-
-    Memory storage uses the library's synchronous limiter: it does no I/O, and awaiting it would only
-    add event-loop overhead to every status poll. Redis uses the async storage.
-    """
+    3000 per key at the default status limit) and within one window's weight of exact."""
 
     def __init__(self, storage_uri: str, rules: dict[str, str]) -> None:
         self.rules: dict[str, list[RateLimitItem]] = {name: parse_many(spec) for name, spec in rules.items()}
         uri, options = storage_options(async_storage_uri(storage_uri))
         storage = storage_from_string(uri, **options)
         assert isinstance(storage, Storage)
-        self.storage = storage  # async storage, also for other limits (the dashboard's sign-in throttle)
-        self.local: strategies.SlidingWindowCounterRateLimiter | None = None
-        self.shared: aio_strategies.SlidingWindowCounterRateLimiter | None = None
-        if uri.startswith("async+memory://"):
-            self.local = strategies.SlidingWindowCounterRateLimiter(MemoryStorage())
-        else:
-            self.shared = aio_strategies.SlidingWindowCounterRateLimiter(storage)
+        self.storage = storage  # also serves other limits (the dashboard's sign-in throttle)
+        self.limiter = SlidingWindowCounterRateLimiter(storage)
 
     async def check(self, rule: str, key_id: str) -> None:
         """Count one hit for ``key_id`` under ``rule``; raise RateLimited with Retry-After when over."""
         for item in self.rules[rule]:
-            if self.local is not None:
-                if self.local.hit(item, rule, key_id):
-                    continue
-                reset_at, _ = self.local.get_window_stats(item, rule, key_id)
-            else:
-                assert self.shared is not None
-                if await self.shared.hit(item, rule, key_id):
-                    continue
-                reset_at, _ = await self.shared.get_window_stats(item, rule, key_id)
-            raise RateLimited(retry_after=math.ceil(max(1.0, reset_at - time.time())))
+            if not await self.limiter.hit(item, rule, key_id):
+                reset_at, _ = await self.limiter.get_window_stats(item, rule, key_id)
+                raise RateLimited(retry_after=math.ceil(max(1.0, reset_at - time.time())))

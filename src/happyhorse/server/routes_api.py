@@ -69,9 +69,8 @@ async def generate(request: Request) -> JSONResponse:
 async def status(request: Request) -> JSONResponse:
     """The hot path: one query finds the key and the task together (see ``store.hot_reads``).
 
-    Clients poll this all day, so ``create_app`` also serves it as a plain Starlette route ahead of
-    this documented one, skipping FastAPI's per-request dependency machinery (it takes no parameters
-    FastAPI would validate anyway: ``task_id`` is read and checked here).
+    Clients poll this all day, so ``happyhorse serve`` answers it through ``fast_path`` ahead of the
+    middleware stack; it takes only the request, and reads and checks ``task_id`` itself.
     """
     state = request.app.state
     task_id = request.query_params.get("task_id", "").strip()
