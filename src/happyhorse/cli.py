@@ -112,15 +112,10 @@ def keys_create(
     from happyhorse.store import accounts
 
     async def work(session: Any) -> dict[str, Any]:
-        if account:
-            found = await accounts.find_account(session, account)
-            if found is None:
-                fail(f"no account {account!r}")
-            assert found is not None
-            if credits:
-                await accounts.grant_credits(session, found.id, credits, note="granted with a new key")
-        else:
-            found = await accounts.create_account(session, name, credits)
+        found = await accounts.join_or_create_account(session, account, name, credits, "granted with a new key")
+        if found is None:
+            fail(f"no account {account!r}")
+        assert found is not None
         new = await accounts.create_key(session, found.id, name)
         return {"api_key": new.plaintext, "key_id": new.key.id, "name": name, "account": found.id,
                 "account_name": found.name, "balance": await accounts.balance(session, found.id)}

@@ -28,6 +28,18 @@ async def create_account(session: AsyncSession, name: str, credits: int = 0) -> 
     return account
 
 
+async def join_or_create_account(session: AsyncSession, ref: str | None, new_name: str, credits: int,
+                                 note: str) -> Account | None:
+    """For a new key or user: the existing account ``ref`` (topped up by ``credits``), or without
+    ``ref`` a new account named ``new_name`` holding ``credits``. None when ``ref`` names no account."""
+    if ref is None:
+        return await create_account(session, new_name, credits)
+    account = await find_account(session, ref)
+    if account is not None and credits:
+        await grant_credits(session, account.id, credits, note=note)
+    return account
+
+
 async def find_account(session: AsyncSession, ref: str) -> Account | None:
     """An account by id, or by name when exactly one account has that name."""
     account = await session.get(Account, ref)

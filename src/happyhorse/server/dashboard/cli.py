@@ -38,15 +38,11 @@ def users_create(
     async def work(session: Any) -> dict[str, Any]:
         if await user_repo.find_by_email(session, email) is not None:
             fail(f"a user with email {user_repo.normalise_email(email)!r} already exists")
-        if account:
-            found = await accounts.find_account(session, account)
-            if found is None:
-                fail(f"no account {account!r}")
-            assert found is not None
-            if credits:
-                await accounts.grant_credits(session, found.id, credits, note="granted with a new user")
-        else:
-            found = await accounts.create_account(session, user_repo.normalise_email(email), credits)
+        found = await accounts.join_or_create_account(
+            session, account, user_repo.normalise_email(email), credits, "granted with a new user")
+        if found is None:
+            fail(f"no account {account!r}")
+        assert found is not None
         user = await user_repo.create_user(session, found.id, email, password_hash, "admin" if admin else "member")
         return {"user_id": user.id, "email": user.email, "role": user.role, "account": found.id,
                 "account_name": found.name}
