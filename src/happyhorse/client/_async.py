@@ -24,7 +24,9 @@ from happyhorse.client._base import (
     error_from_response,
     parse_balance,
     parse_envelope,
+    parse_task_page,
     partial_path,
+    task_list_params,
     video_url_of,
 )
 from happyhorse.client.errors import APIConnectionError
@@ -258,6 +260,22 @@ class AsyncClient(BaseClient):
         """The API key's account balance, in credits."""
         data = await self._request("GET", "/api/credits", retry=self._retry_state())
         return parse_balance(data)
+
+    async def list_tasks(self, status: str | None = None, limit: int | None = None) -> AsyncIterator[Task]:
+        """Every task of the key's account, newest first, following the server's cursors (extension).
+
+        ``status`` keeps only ``"IN_PROGRESS"``, ``"SUCCESS"`` or ``"FAILED"`` tasks; ``limit`` is the
+        page size (1-100, the server's default 20). Pages are fetched as you iterate.
+        """
+        cursor: str | None = None
+        while True:
+            params = task_list_params(status, limit, cursor)
+            data = await self._request("GET", "/api/tasks", params=params, retry=self._retry_state())
+            tasks, cursor = parse_task_page(data)
+            for task in tasks:
+                yield task
+            if cursor is None:
+                return
 
     # -- plumbing ------------------------------------------------------------------------------
 

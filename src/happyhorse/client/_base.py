@@ -100,6 +100,21 @@ def build_generate_body(
     return body
 
 
+def task_list_params(status: str | None, limit: int | None, cursor: str | None) -> dict[str, Any]:
+    """The query of one ``GET /api/tasks`` page: only what was given, so the server's defaults apply."""
+    given = {"status": status, "limit": limit, "cursor": cursor}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def parse_task_page(data: Mapping[str, Any]) -> tuple[list[Task], str | None]:
+    """The tasks of one ``/api/tasks`` page and the cursor of the next (``None`` on the last)."""
+    tasks = data.get("tasks")
+    if not isinstance(tasks, list):
+        raise APIError(200, None, f"unexpected /api/tasks answer: tasks is {tasks!r}")
+    cursor = data.get("next_cursor")
+    return [Task.from_data(item) for item in tasks], cursor if isinstance(cursor, str) and cursor else None
+
+
 def parse_envelope(response: httpx.Response) -> dict[str, Any]:
     """Return the envelope's ``data``, or raise the :class:`APIError` the response stands for."""
     try:

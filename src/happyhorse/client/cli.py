@@ -1,4 +1,4 @@
-"""The client half of the ``happyhorse`` command: ``generate``, ``status`` and ``credits``.
+"""The client half of the ``happyhorse`` command: ``generate``, ``status``, ``tasks`` and ``credits``.
 
 The main CLI calls :func:`register` to add ``generate`` and ``status``, and :func:`show_credits`
 from the ``credits`` group when no subcommand is given.
@@ -275,6 +275,36 @@ def status(
             typer.echo(f"{name:<11} {value}")
 
 
+class ListedStatus(StrEnum):
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+def list_tasks(
+    status: Annotated[ListedStatus | None, typer.Option("--status", help="Only tasks with this status.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Show at most N tasks.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of the API's task objects.")] = False,
+    api_key: ApiKeyOption = None,
+    base_url: BaseUrlOption = None,
+) -> None:
+    """List the account's tasks, newest first (all of them unless --limit)."""
+    client = _client(api_key, base_url)
+    page_size = min(limit, 100) if limit else None
+    shown: list[Task] = []
+    with client, _cli_errors():
+        for task in client.list_tasks(status=status.value if status else None, limit=page_size):
+            shown.append(task)
+            if limit and len(shown) >= limit:
+                break
+    if as_json:
+        typer.echo(json.dumps([task.raw for task in shown], indent=2, sort_keys=True))
+        return
+    for task in shown:
+        created = task.created_at.isoformat() if task.created_at else "-"
+        typer.echo(f"{task.task_id}  {task.status:<11} {created}  {task.type or '-'}")
+
+
 def show_credits(api_key: str | None = None, base_url: str | None = None) -> None:
     """Print the API key's balance in credits (a bare integer, for scripts).
 
@@ -290,3 +320,4 @@ def register(app: typer.Typer) -> None:
     """Add the ``generate`` and ``status`` commands to the main ``happyhorse`` app."""
     app.command("generate")(generate)
     app.command("status")(status)
+    app.command("tasks")(list_tasks)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from happyhorse.config import Settings
 from happyhorse.dispatch.factory import create_dispatcher
 from happyhorse.engines.registry import request_checker
-from happyhorse.server import routes_api, routes_files, uploads
+from happyhorse.server import routes_api, routes_files, routes_tasks, uploads
 from happyhorse.server.dashboard import mount_dashboard
 from happyhorse.server.errors import install_error_handlers
 from happyhorse.server.openapi import GENERATE_BODY_DEFS
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   telemetry={"tracing": otel, "metrics": otel, "logs": otel})
     install_error_handlers(app)
     app.include_router(routes_api.router)
+    app.include_router(routes_tasks.router)
     app.include_router(routes_files.router)
     app.include_router(uploads.router)
 
