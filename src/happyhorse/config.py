@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     rate_limit_generate: str = "10/second;600/minute"
     rate_limit_status: str = "20/second;3000/minute"
     rate_limit_storage: str = "memory://"
+    max_active_tasks: int = 0  # tasks one account may have queued or running at once; 0: no cap
 
     # --- input fetching -------------------------------------------------------------------------
     allow_private_urls: bool = False

@@ -10,6 +10,7 @@
     ├── TaskNotFound               404 TASK_NOT_FOUND
     ├── NotFound                   404 NOT_FOUND
     ├── MethodNotAllowed           405 METHOD_NOT_ALLOWED
+    ├── Conflict                   409 (extensions: IDEMPOTENCY_CONFLICT, TASK_NOT_CANCELLABLE, TASK_NOT_FINISHED)
     └── RateLimited                429 RATE_LIMITED  (carries retry_after seconds)
 
 They are rendered into the contract's envelope in exactly one place (``server.errors``).
@@ -77,6 +78,27 @@ class MethodNotAllowed(ApiError):
     status = 405
     error_code = "METHOD_NOT_ALLOWED"
     default_message = "method not allowed"
+
+
+class Conflict(ApiError):
+    status = 409
+    error_code = "CONFLICT"
+    default_message = "the request conflicts with the resource's current state"
+
+
+class IdempotencyConflict(Conflict):
+    error_code = "IDEMPOTENCY_CONFLICT"
+    default_message = "this Idempotency-Key was already used with a different request body"
+
+
+class TaskNotCancellable(Conflict):
+    error_code = "TASK_NOT_CANCELLABLE"
+    default_message = "the task has already ended"
+
+
+class TaskNotFinished(Conflict):
+    error_code = "TASK_NOT_FINISHED"
+    default_message = "the task is still in progress"
 
 
 class RateLimited(ApiError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -119,7 +120,9 @@ class AsyncClient(BaseClient):
             seed=seed, negative_prompt=negative_prompt,
         )
         retry = self._retry_state(idempotent=False)
-        data = await self._request("POST", "/api/generate", json=body, retry=retry)
+        # One key for this call and all of its retries: the server never makes a second task for it.
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        data = await self._request("POST", "/api/generate", json=body, retry=retry, headers=headers)
         return Task.from_data(data, sent=body)
 
     async def status(self, task_id: str) -> Task:
@@ -291,11 +294,13 @@ class AsyncClient(BaseClient):
         retry: RetryState,
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         while True:
             try:
                 response = await self._http.request(
-                    method, self._url(path), params=params, json=json, headers=self._auth_headers()
+                    method, self._url(path), params=params, json=json,
+                    headers={**self._auth_headers(), **(headers or {})},
                 )
             except httpx.TransportError as exc:
                 delay = retry.after_network_error(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -116,7 +117,9 @@ class Client(BaseClient):
             seed=seed, negative_prompt=negative_prompt,
         )
         retry = self._retry_state(idempotent=False)
-        data = self._request("POST", "/api/generate", json=body, retry=retry)
+        # One key for this call and all of its retries: the server never makes a second task for it.
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        data = self._request("POST", "/api/generate", json=body, retry=retry, headers=headers)
         return Task.from_data(data, sent=body)
 
     def status(self, task_id: str) -> Task:
@@ -287,11 +290,13 @@ class Client(BaseClient):
         retry: RetryState,
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         while True:
             try:
                 response = self._http.request(
-                    method, self._url(path), params=params, json=json, headers=self._auth_headers()
+                    method, self._url(path), params=params, json=json,
+                    headers={**self._auth_headers(), **(headers or {})},
                 )
             except httpx.TransportError as exc:
                 delay = retry.after_network_error(exc)

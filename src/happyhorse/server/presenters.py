@@ -12,6 +12,10 @@ from happyhorse.store.models import Task
 PUBLIC_STATUS = {"QUEUED": "IN_PROGRESS", "RUNNING": "IN_PROGRESS", "SUCCESS": "SUCCESS", "FAILED": "FAILED"}
 
 
+def public_status(stored: str) -> str:
+    return PUBLIC_STATUS[stored]
+
+
 def iso_utc(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 

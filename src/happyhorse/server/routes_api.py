@@ -17,10 +17,10 @@ from happyhorse.errors import InvalidApiKey, InvalidRequest, TaskNotFound
 from happyhorse.server.auth import REVOKED_OR_UNKNOWN, authenticate, bearer_token, touch_if_due
 from happyhorse.server.errors import envelope
 from happyhorse.server.openapi import ERROR_RESPONSES, GENERATE_BODY, STATUS_PARAMETERS
-from happyhorse.server.presenters import task_data
+from happyhorse.server.presenters import public_status, task_data
+from happyhorse.server.submit import admit, idempotency_key
 from happyhorse.store import accounts
 from happyhorse.store.ids import hash_api_key
-from happyhorse.tasks import service
 
 router = APIRouter(prefix="/api", tags=["HappyHorse 1.0"])
 
@@ -55,13 +55,17 @@ async def generate(request: Request) -> JSONResponse:
     state = request.app.state
     caller = await authenticate(request)
     await state.limiter.check("generate", caller.key_id)
-    generate_request = parse_generate(await read_json_object(request))
+    key = idempotency_key(request.headers)
+    body = await read_json_object(request)
+    generate_request = parse_generate(body)
     state.check_request(generate_request)
-    async with state.db.write() as session:
-        task = await service.submit(session, caller.account_id, caller.key_id, generate_request,
-                                    state.settings.max_attempts)
-    await state.dispatcher.enqueue(task.id)
-    return ok({"task_id": task.id, "status": "IN_PROGRESS"})
+    admitted = await admit(state.db, state.settings, caller.account_id, caller.key_id, generate_request, body, key)
+    if admitted.replayed:
+        response = ok({"task_id": admitted.task_id, "status": public_status(admitted.status)})
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+    await state.dispatcher.enqueue(admitted.task_id)
+    return ok({"task_id": admitted.task_id, "status": "IN_PROGRESS"})
 
 
 @router.get("/status", summary="Check a task's status", response_model=StatusResponse,
