@@ -18,7 +18,7 @@ from happyhorse.server import routes_api, routes_files, routes_tasks, uploads
 from happyhorse.server.dashboard import mount_dashboard
 from happyhorse.server.errors import install_error_handlers
 from happyhorse.server.openapi import GENERATE_BODY_DEFS
-from happyhorse.server.ratelimit import KeyRateLimiter
+from happyhorse.server.ratelimit import KeyRateLimiter, QuotaHeaders
 from happyhorse.storage import create_store
 from happyhorse.store.db import Database
 from happyhorse.store.hot_reads import HotReads, sqlite_file
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="happyhorse", version="1.0", description=DESCRIPTION, lifespan=lifespan,
                   telemetry={"tracing": otel, "metrics": otel, "logs": otel})
     install_error_handlers(app)
+    app.add_middleware(QuotaHeaders)
     app.include_router(routes_api.router)
     app.include_router(routes_tasks.router)
     app.include_router(routes_files.router)

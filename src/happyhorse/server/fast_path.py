@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from happyhorse.errors import ApiError
 from happyhorse.server.errors import error_response
+from happyhorse.server.ratelimit import quota_headers
 from happyhorse.server.routes_api import status
 
 log = logging.getLogger("happyhorse.server")
@@ -31,6 +32,7 @@ class StatusFastPath:
             await self.app(scope, receive, send)
             return
         scope["app"] = self.app  # what Starlette would set: request.app.state is the app's state
+        send = quota_headers(send)  # before the route runs: it opens the slot the limiter fills
         request = Request(scope, receive)
         try:
             response = await status(request)

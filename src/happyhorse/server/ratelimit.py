@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import time
+from contextvars import ContextVar
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from happyhorse.errors import RateLimited
 
@@ -32,6 +35,30 @@ def storage_options(uri: str) -> tuple[str, dict[str, str]]:
     return urlunsplit(parts._replace(query=rest)), options
 
 
+@dataclass(frozen=True)
+class Quota:
+    """The tightest rule of an endpoint after a hit: what the ``X-RateLimit-*`` headers say."""
+
+    limit: int
+    remaining: int
+    reset_s: int  # seconds until that rule frees a request
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"x-ratelimit-limit", str(self.limit).encode()),
+                (b"x-ratelimit-remaining", str(self.remaining).encode()),
+                (b"x-ratelimit-reset", str(self.reset_s).encode())]
+
+
+class QuotaSlot:
+    """Where ``check`` leaves the request's quota for the response headers (see ``quota_headers``)."""
+
+    quota: Quota | None = None
+
+
+# Set per request by the ASGI layer; check() fills the slot in place, so child tasks reach it too.
+CURRENT_QUOTA: ContextVar[QuotaSlot | None] = ContextVar("happyhorse_quota", default=None)
+
+
 class KeyRateLimiter:
     """Sliding-window counters: O(1) per hit (a moving window keeps one timestamp per request, up to
     3000 per key at the default status limit) and within one window's weight of exact."""
@@ -44,9 +71,58 @@ class KeyRateLimiter:
         self.storage = storage  # also serves other limits (the dashboard's sign-in throttle)
         self.limiter = SlidingWindowCounterRateLimiter(storage)
 
-    async def check(self, rule: str, key_id: str) -> None:
-        """Count one hit for ``key_id`` under ``rule``; raise RateLimited with Retry-After when over."""
+    async def check(self, rule: str, key_id: str) -> Quota:
+        """Count one hit for ``key_id`` under ``rule``; raise RateLimited with Retry-After when over.
+
+        Returns the tightest of the rule's limits (the fewest requests left), and leaves it in the
+        request's quota slot so the response carries it as ``X-RateLimit-*`` headers.
+        """
+        tightest: Quota | None = None
+        now = time.time()
         for item in self.rules[rule]:
-            if not await self.limiter.hit(item, rule, key_id):
-                reset_at, _ = await self.limiter.get_window_stats(item, rule, key_id)
-                raise RateLimited(retry_after=math.ceil(max(1.0, reset_at - time.time())))
+            allowed = await self.limiter.hit(item, rule, key_id)
+            reset_at, remaining = await self.limiter.get_window_stats(item, rule, key_id)
+            quota = Quota(item.amount, max(0, remaining), max(0, math.ceil(reset_at - now)))
+            if not allowed:
+                _leave(quota)
+                raise RateLimited(retry_after=math.ceil(max(1.0, reset_at - now)))
+            if tightest is None or quota.remaining < tightest.remaining:
+                tightest = quota
+        assert tightest is not None, f"rate-limit rule {rule!r} has no limits"
+        _leave(tightest)
+        return tightest
+
+
+def _leave(quota: Quota) -> None:
+    slot = CURRENT_QUOTA.get()
+    if slot is not None:
+        slot.quota = quota
+
+
+def quota_headers(send: Send) -> Send:
+    """Wrap ``send`` so the response carries the quota ``check`` left for this request, if any.
+
+    Call it in the request's own context: it opens the slot that ``check`` fills.
+    """
+    slot = QuotaSlot()
+    CURRENT_QUOTA.set(slot)
+
+    async def send_with_quota(message: Message) -> None:
+        if message["type"] == "http.response.start" and slot.quota is not None:
+            message = {**message, "headers": [*message.get("headers", []), *slot.quota.headers()]}
+        await send(message)
+
+    return send_with_quota
+
+
+class QuotaHeaders:
+    """ASGI layer: ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` on every rate-limited response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, quota_headers(send))
