@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     result_url_ttl: int = 24 * 3600  # seconds a signed result URL stays valid
+    result_retention: int = 7 * 24 * 3600  # seconds a finished task's video is kept; 0: forever
+    retention_sweep_interval: float = 60.0  # seconds between sweeps for expired results and uploads
     telemetry: bool = False  # FastAPI's OpenTelemetry tracing/metrics (checked on every request when on)
     access_log: bool = False  # per-request log lines (usually the reverse proxy's job; they cost throughput)
 

@@ -9,6 +9,7 @@ from happyhorse.client._sync import Client
 from happyhorse.client.errors import (
     APIConnectionError,
     APIError,
+    Conflict,
     HappyHorseError,
     InsufficientCredits,
     InvalidApiKey,
@@ -27,6 +28,7 @@ __all__ = [
     "AspectRatio",
     "AsyncClient",
     "Client",
+    "Conflict",
     "Element",
     "HappyHorseError",
     "InsufficientCredits",

@@ -280,6 +280,15 @@ class AsyncClient(BaseClient):
             if cursor is None:
                 return
 
+    async def delete_result(self, task_id: str) -> Task:
+        """Delete a finished task's video now (extension); returns the task, ``expired`` and no video.
+
+        Raises:
+            TaskNotFound: no such task for this key. APIError (409 ``TASK_NOT_FINISHED``): still rendering.
+        """
+        data = await self._request("DELETE", f"/api/tasks/{task_id}", retry=self._retry_state())
+        return Task.from_data(data)
+
     # -- plumbing ------------------------------------------------------------------------------
 
     async def _status(self, task_id: str, retry: RetryState) -> Task:

@@ -276,6 +276,15 @@ class Client(BaseClient):
             if cursor is None:
                 return
 
+    def delete_result(self, task_id: str) -> Task:
+        """Delete a finished task's video now (extension); returns the task, ``expired`` and no video.
+
+        Raises:
+            TaskNotFound: no such task for this key. APIError (409 ``TASK_NOT_FINISHED``): still rendering.
+        """
+        data = self._request("DELETE", f"/api/tasks/{task_id}", retry=self._retry_state())
+        return Task.from_data(data)
+
     # -- plumbing ------------------------------------------------------------------------------
 
     def _status(self, task_id: str, retry: RetryState) -> Task:

@@ -305,6 +305,18 @@ def list_tasks(
         typer.echo(f"{task.task_id}  {task.status:<11} {created}  {task.type or '-'}")
 
 
+def delete(
+    task_id: Annotated[str, typer.Argument(help="A finished task's id.")],
+    api_key: ApiKeyOption = None,
+    base_url: BaseUrlOption = None,
+) -> None:
+    """Delete a finished task's video from the server now (the task stays, marked expired)."""
+    client = _client(api_key, base_url)
+    with client, _cli_errors():
+        task = client.delete_result(task_id)
+    typer.echo(f"deleted the video of {task.task_id}")
+
+
 def show_credits(api_key: str | None = None, base_url: str | None = None) -> None:
     """Print the API key's balance in credits (a bare integer, for scripts).
 
@@ -321,3 +333,4 @@ def register(app: typer.Typer) -> None:
     app.command("generate")(generate)
     app.command("status")(status)
     app.command("tasks")(list_tasks)
+    app.command("delete")(delete)

@@ -79,6 +79,10 @@ class TaskNotFound(APIError):
     """404: no such task for this API key (another account's tasks look the same)."""
 
 
+class Conflict(APIError):
+    """409 (this server's extensions): ``IDEMPOTENCY_CONFLICT``, ``TASK_NOT_CANCELLABLE``, ``TASK_NOT_FINISHED``."""
+
+
 class RateLimited(APIError):
     """429: over the per-key request limit.
 
@@ -140,6 +144,7 @@ _BY_STATUS: dict[int, type[APIError]] = {
     401: InvalidApiKey,
     402: InsufficientCredits,
     404: TaskNotFound,
+    409: Conflict,
     429: RateLimited,
 }
 

@@ -60,6 +60,9 @@ class Task:
         error_message: why the task FAILED, else ``None``.
         progress: 0–100 when the server reports progress, else ``None``.
         seed: the seed the task renders with, when the server reports it (an extension).
+        expires_at: when this server deletes the video (its retention), if it says.
+        expired: the video was deleted (retention or ``delete_result``); the task stays SUCCESS.
+        cancelled: the task was cancelled by the client (it reads FAILED, refunded).
         raw: the response's whole ``data`` object, for fields this class does not name.
     """
 
@@ -73,6 +76,9 @@ class Task:
     error_message: str | None = None
     progress: float | None = None
     seed: int | None = None
+    expires_at: datetime | None = None
+    expired: bool = False
+    cancelled: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -114,6 +120,9 @@ class Task:
             error_message=data.get("error_message") if isinstance(data.get("error_message"), str) else None,
             progress=_float_or_none(data.get("progress")),
             seed=_int_or_none(data.get("seed")),
+            expires_at=_parse_time(data.get("expires_at")),
+            expired=data.get("expired") is True,
+            cancelled=data.get("cancelled") is True,
             raw=dict(data),
         )
 

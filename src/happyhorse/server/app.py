@@ -22,6 +22,7 @@ from happyhorse.server.ratelimit import KeyRateLimiter, QuotaHeaders
 from happyhorse.storage import create_store
 from happyhorse.store.db import Database
 from happyhorse.store.hot_reads import HotReads, sqlite_file
+from happyhorse.tasks.retention import RetentionSweeper
 
 log = logging.getLogger("happyhorse.server")
 
@@ -52,9 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.hot_reads = HotReads(db, sqlite_file(db.url))
         state.dispatcher = create_dispatcher(settings, db, store)
         await state.dispatcher.start()
+        sweeper = RetentionSweeper(db, store, settings.result_retention, settings.retention_sweep_interval)
+        sweeper.start()
         try:
             yield
         finally:
+            await sweeper.stop()
             await state.dispatcher.stop()
             state.hot_reads.close()
             await db.dispose()

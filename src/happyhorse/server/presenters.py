@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from happyhorse.storage.base import ResultStore
@@ -20,11 +20,14 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
-def task_data(task: Task | TaskView, store: ResultStore, base_url: str) -> dict[str, Any]:
-    """The contract's status fields plus our extensions; result URLs are signed afresh each call."""
+def task_data(task: Task | TaskView, store: ResultStore, base_url: str, retention_s: int = 0) -> dict[str, Any]:
+    """The contract's status fields plus our extensions; result URLs are signed afresh each call.
+
+    ``retention_s`` (``HAPPYHORSE_RESULT_RETENTION``) dates ``expires_at``, the moment the video goes.
+    """
     static = task.wire if isinstance(task, TaskView) else None
     if static is None:
-        static = _unsigned_fields(task)
+        static = _unsigned_fields(task, retention_s)
         if isinstance(task, TaskView) and static["status"] != "IN_PROGRESS":
             task.wire = static  # a finished task never changes: format it once
     if static["response"] is None:
@@ -34,7 +37,7 @@ def task_data(task: Task | TaskView, store: ResultStore, base_url: str) -> dict[
     return {**static, "response": response}
 
 
-def _unsigned_fields(task: Task | TaskView) -> dict[str, Any]:
+def _unsigned_fields(task: Task | TaskView, retention_s: int) -> dict[str, Any]:
     status = PUBLIC_STATUS[task.status]
     response = None
     if status == "SUCCESS" and task.result_key:
@@ -57,4 +60,7 @@ def _unsigned_fields(task: Task | TaskView) -> dict[str, Any]:
         "progress": 100 if status == "SUCCESS" else task.progress,
         "updated_at": iso_utc(task.updated_at),
         "completed_at": iso_utc(task.completed_at),
+        "expires_at": iso_utc(task.completed_at + timedelta(seconds=retention_s))
+        if response is not None and retention_s > 0 and task.completed_at else None,
+        "expired": task.result_deleted_at is not None,
     }

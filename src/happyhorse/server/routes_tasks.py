@@ -1,4 +1,4 @@
-"""``GET /api/tasks`` (extension): the key's account's tasks, newest first, page by page."""
+"""``/api/tasks`` (extensions): the key's account's tasks, newest first, page by page; deleting a result."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from happyhorse.server.openapi import ERROR_RESPONSES
 from happyhorse.server.presenters import task_data
 from happyhorse.server.routes_api import base_url, ok
 from happyhorse.store import task_pages
+from happyhorse.tasks import retention
 
 router = APIRouter(prefix="/api", tags=["Extensions"])
 
@@ -62,6 +63,16 @@ async def list_tasks(request: Request) -> JSONResponse:
         tasks, more = await task_pages.page(session, caller.account_id, limit, after, statuses)
     root = base_url(request)
     return ok({
-        "tasks": [task_data(task, state.store, root) for task in tasks],
+        "tasks": [task_data(task, state.store, root, state.settings.result_retention) for task in tasks],
         "next_cursor": task_pages.encode_cursor(tasks[-1]) if more and tasks else None,
     })
+
+
+@router.delete("/tasks/{task_id}", summary="Delete a finished task's video now (extension)",
+               responses=ERROR_RESPONSES)
+async def delete_task_result(task_id: str, request: Request) -> JSONResponse:
+    state = request.app.state
+    caller = await authenticate(request)
+    await state.limiter.check("status", caller.key_id)
+    task = await retention.delete_result(state.db, state.store, caller.account_id, task_id)
+    return ok(task_data(task, state.store, base_url(request), state.settings.result_retention))

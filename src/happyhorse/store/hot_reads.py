@@ -23,10 +23,15 @@ from sqlalchemy import text
 from happyhorse.store.db import Database
 
 _COLUMNS = ("id", "status", "type", "cost", "request", "seed", "progress", "error_message", "result_key",
-            "width", "height", "result_duration", "has_audio", "created_at", "updated_at", "completed_at")
+            "width", "height", "result_duration", "has_audio", "created_at", "updated_at", "completed_at",
+            "result_deleted_at")
 TERMINAL = ("SUCCESS", "FAILED")
 FINISHED_CACHE_SIZE = 10_000
-_KEY_QUERY = "SELECT id AS key_id, account_id FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL"
+# With the task's current result key: a memo whose video was deleted since (retention) is stale.
+_KEY_QUERY = (
+    "SELECT k.id AS key_id, k.account_id, t.result_key AS t_result_key FROM api_keys k"
+    " LEFT JOIN tasks t ON t.id = :task_id WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL"
+)
 _QUERY = (
     "SELECT k.id AS key_id, k.account_id, "
     + ", ".join(f"t.{c} AS t_{c}" for c in _COLUMNS)
@@ -55,6 +60,7 @@ class TaskView:
     created_at: datetime | None
     updated_at: datetime | None
     completed_at: datetime | None
+    result_deleted_at: datetime | None
     wire: dict[str, Any] | None = field(default=None, compare=False)  # presenter's memo once finished
 
 
@@ -79,7 +85,7 @@ def _row_to_result(row: Any) -> KeyAndTask:
         fields = {c: data[f"t_{c}"] for c in _COLUMNS}
         if isinstance(fields["request"], str):
             fields["request"] = json.loads(fields["request"])
-        for name in ("created_at", "updated_at", "completed_at"):
+        for name in ("created_at", "updated_at", "completed_at", "result_deleted_at"):
             fields[name] = _utc(fields[name])
         if fields["has_audio"] is not None:
             fields["has_audio"] = bool(fields["has_audio"])
@@ -102,11 +108,13 @@ class HotReads:
         """The active key with this hash and, if the key's account owns it, the task; None: no such key."""
         cached = self.finished.get(task_id)
         if cached is not None:
-            row = await self._fetch_one(_KEY_QUERY, {"key_hash": key_hash})
+            row = await self._fetch_one(_KEY_QUERY, {"key_hash": key_hash, "task_id": task_id})
             if row is None:
                 return None
             account, view = cached
-            return KeyAndTask(row["key_id"], row["account_id"], view if account == row["account_id"] else None)
+            if row["t_result_key"] == view.result_key:
+                return KeyAndTask(row["key_id"], row["account_id"], view if account == row["account_id"] else None)
+            self.finished.pop(task_id, None)  # its video was deleted since: read it afresh
         row = await self._fetch_one(_QUERY, {"key_hash": key_hash, "task_id": task_id})
         if row is None:
             return None

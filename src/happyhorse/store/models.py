@@ -114,6 +114,7 @@ class Task(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    result_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # retention or DELETE
 
 
 class User(Base):
