@@ -20,10 +20,12 @@ from happyhorse.storage.base import ResultStore
 from happyhorse.store import jobs as job_repo
 from happyhorse.store.db import Database
 from happyhorse.tasks import service
+from happyhorse.tasks.events import EventHub, PgListener
+from happyhorse.tasks.events import install as install_events
 
 log = logging.getLogger("happyhorse.dispatch")
 
-CANCELLED_MESSAGE = "the task was cancelled"
+CANCELLED_MESSAGE = service.CANCELLED_MESSAGE
 
 
 class DistributedDispatcher:
@@ -32,13 +34,19 @@ class DistributedDispatcher:
         self.settings = settings
         self.app = create_app(settings.resolved_database_url)
         self.sweeper = Sweeper(db, self.app, settings, store)
+        # transitions NOTIFY in their transaction; this node hears every node's events (its own too)
+        self.events = EventHub(notify=True)
+        self.listener = PgListener(settings.resolved_database_url, self.events)
 
     async def start(self) -> None:
         await open_checked(self.app)
+        install_events(self.events)
+        await self.listener.start()
         self.sweeper.start()
 
     async def stop(self) -> None:
         await self.sweeper.stop()
+        await self.listener.stop()
         await self.app.close_async()
 
     async def enqueue(self, task_id: str) -> None:
@@ -47,8 +55,8 @@ class DistributedDispatcher:
         except Exception:  # the task is committed and paid for: the sweeper will send its job
             log.exception("could not defer a job for task %s; the sweeper will retry", task_id)
 
-    async def cancel(self, task_id: str) -> None:
-        """End the task FAILED and refunded, then stop its job.
+    async def cancel(self, task_id: str, account_id: str | None = None) -> bool:
+        """End the task CANCELLED and refunded, then stop its job; False if it had already ended.
 
         The task row is the flag: once it is no longer RUNNING, the worker's heartbeat write fails
         and it stops the render, and its late terminal writes match nothing (they are fenced).
@@ -56,7 +64,8 @@ class DistributedDispatcher:
         next heartbeat, and cancels a job that is still waiting.
         """
         async with self.db.write() as session:
-            await service.fail_and_refund(session, task_id, CANCELLED_MESSAGE)
+            cancelled = await service.cancel_and_refund(session, task_id, account_id)
             job_ids = await job_repo.live_job_ids(session, task_id)
         for job_id in job_ids:
             await self.app.job_manager.cancel_job_by_id_async(job_id, abort=True)
+        return cancelled

@@ -19,6 +19,8 @@ from happyhorse.storage.base import ResultStore
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
 from happyhorse.tasks import service
+from happyhorse.tasks.events import EventHub
+from happyhorse.tasks.events import install as install_events
 from happyhorse.worker.runner import TaskRunner
 
 log = logging.getLogger("happyhorse.dispatch")
@@ -36,8 +38,10 @@ class EmbeddedDispatcher:
         self.wake = asyncio.Event()
         self.running: dict[str, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
+        self.events = EventHub()  # in-process: the API's subscribers hear each transition after its commit
 
     async def start(self) -> None:
+        install_events(self.events)
         await self.recover()
         # engines load in the background: the API answers at once, tasks queue until an engine is ready
         self._background.append(asyncio.create_task(self.engines.start()))
@@ -52,10 +56,15 @@ class EmbeddedDispatcher:
     async def enqueue(self, task_id: str) -> None:
         self.wake.set()
 
-    async def cancel(self, task_id: str) -> None:
-        job = self.running.get(task_id)
-        if job is not None:
-            job.cancel()
+    async def cancel(self, task_id: str, account_id: str | None = None) -> bool:
+        """End the task CANCELLED and refunded (``service.cancel_and_refund``); False if it had ended.
+
+        A render in progress runs on to its end (stopping it mid-way is the engine's business): its
+        fenced SUCCESS write then matches nothing, the runner deletes its result, and ``_run``
+        releases the engine slot as for any other outcome.
+        """
+        async with self.db.write() as session:
+            return await service.cancel_and_refund(session, task_id, account_id)
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -70,28 +79,30 @@ class EmbeddedDispatcher:
             run = asyncio.create_task(self._run(claim.task_id, claim.attempt, engine))
             self.running[claim.task_id] = run
 
-    async def _claim_next(self) -> task_repo.Claim | None:
+    async def _claim_next(self) -> service.Claim | None:
         async with self.db.read() as session:
             candidates = await task_repo.queued_ids(session, limit=5)
         for task_id in candidates:
             async with self.db.write() as session:
-                claim = await task_repo.claim(session, task_id, self.worker_id)
+                claim = await service.start(session, task_id, self.worker_id)
             if claim is not None:
                 return claim
         return None
 
     async def _run(self, task_id: str, attempt: int, engine: EngineProcess) -> None:
+        outcome = "crashed"  # unless the run says otherwise: the engine may still hold the job
         try:
             outcome = await self.runner.run(task_id, attempt, engine)
         except Exception:
             log.exception("task %s: unexpected error", task_id)
             await self.runner.fail(task_id, attempt, "internal error while rendering this task")
-            outcome = "crashed"  # the engine may still hold the job: never hand it another one
         finally:
             self.running.pop(task_id, None)
-        if outcome == "crashed":
-            await engine.stop()  # a half-dead process is replaced, not reused
-        self.engines.release(engine)
+            try:
+                if outcome == "crashed":
+                    await engine.stop()  # a half-dead process is replaced, not reused
+            finally:
+                self.engines.release(engine)  # always: a slot is never left held
 
     async def stop(self) -> None:
         for task in [*self._background, *self.running.values()]:

@@ -32,6 +32,7 @@ from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
 from happyhorse.store.models import utcnow
 from happyhorse.tasks import service
+from happyhorse.tasks.status import TaskStatus
 
 log = logging.getLogger("happyhorse.sweeper")
 
@@ -90,7 +91,7 @@ class Sweeper:
             outcome, attempt = "unchanged", 0
             async with self.db.write() as session:
                 task = await task_repo.get(session, task_id)
-                if (task is not None and task.status == "RUNNING" and task.worker_id
+                if (task is not None and task.status == TaskStatus.RUNNING and task.worker_id
                         and task.worker_id.endswith(job_tag(job.id))):
                     outcome = await service.retry_or_fail(session, task, "its worker stopped responding")
                     attempt = task.attempt

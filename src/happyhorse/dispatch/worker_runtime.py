@@ -21,16 +21,16 @@ import procrastinate
 from procrastinate.job_context import AbortReason, JobContext
 
 from happyhorse.config import Settings
-from happyhorse.dispatch.distributed import CANCELLED_MESSAGE
 from happyhorse.dispatch.engine_pool import EnginePool
 from happyhorse.dispatch.engine_process import EngineProcess
 from happyhorse.dispatch.procrastinate_app import defer_render
 from happyhorse.dispatch.sweeper import job_tag
 from happyhorse.storage.base import ResultStore
-from happyhorse.store import jobs as job_repo
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
 from happyhorse.tasks import service
+from happyhorse.tasks.events import EventHub
+from happyhorse.tasks.events import install as install_events
 from happyhorse.worker.runner import TaskRunner
 
 log = logging.getLogger("happyhorse.worker")
@@ -51,6 +51,7 @@ class WorkerRuntime:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     async def start(self) -> None:
+        install_events(EventHub(notify=True))  # a worker only NOTIFYs; the API nodes listen
         await self.pool.start()
 
     async def stop(self) -> None:
@@ -66,7 +67,7 @@ class WorkerRuntime:
 
     async def _render_on(self, engine: EngineProcess, task_id: str, context: JobContext) -> str:
         async with self.db.write() as session:
-            claim = await task_repo.claim(session, task_id, f"{self.name}{job_tag(context.job.id)}")
+            claim = await service.start(session, task_id, f"{self.name}{job_tag(context.job.id)}")
         if claim is None:  # a duplicate job, or the task ended or was taken meanwhile
             return "skipped"
         attempt = claim.attempt
@@ -98,7 +99,7 @@ class WorkerRuntime:
             await asyncio.sleep(heartbeat_interval(self.settings))
             try:
                 async with self.db.write() as session:
-                    owned = await job_repo.touch(session, task_id, attempt)
+                    owned = await service.heartbeat(session, task_id, attempt)
             except Exception:  # a blip: the next beat retries; a long outage is a stall like any other
                 log.warning("task %s: heartbeat write failed", task_id, exc_info=True)
                 continue
@@ -111,7 +112,7 @@ class WorkerRuntime:
         """The job was aborted: by a cancel (end the task), or by the worker shutting down (retry it)."""
         if context.abort_reason() == AbortReason.USER_REQUEST:
             async with self.db.write() as session:
-                await service.fail_and_refund(session, task_id, CANCELLED_MESSAGE, attempt)
+                await service.cancel_and_refund(session, task_id)  # a no-op when the API already cancelled it
             return
         async with self.db.write() as session:
             task = await task_repo.get(session, task_id)

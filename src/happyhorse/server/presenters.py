@@ -8,12 +8,12 @@ from typing import Any
 from happyhorse.storage.base import ResultStore
 from happyhorse.store.hot_reads import TaskView
 from happyhorse.store.models import Task
-
-PUBLIC_STATUS = {"QUEUED": "IN_PROGRESS", "RUNNING": "IN_PROGRESS", "SUCCESS": "SUCCESS", "FAILED": "FAILED"}
+from happyhorse.tasks.status import wire_status
 
 
 def public_status(stored: str) -> str:
-    return PUBLIC_STATUS[stored]
+    """The wire status of a stored state (CANCELLED reads FAILED); the one mapping is ``wire_status``."""
+    return wire_status(stored)
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -38,7 +38,7 @@ def task_data(task: Task | TaskView, store: ResultStore, base_url: str, retentio
 
 
 def _unsigned_fields(task: Task | TaskView, retention_s: int) -> dict[str, Any]:
-    status = PUBLIC_STATUS[task.status]
+    status = wire_status(task.status)
     response = None
     if status == "SUCCESS" and task.result_key:
         response = {

@@ -5,7 +5,7 @@ on a plain ``sqlite3`` connection run inline: a WAL read of a few pages costs te
 less than a hop to aiosqlite's thread and back, and readers never wait for writers in WAL mode.
 On PostgreSQL the same query runs through the async engine.
 
-Tasks that reached SUCCESS or FAILED never change again, so they are cached by id: polling a
+Tasks that reached SUCCESS, FAILED or CANCELLED never change again, so they are cached by id: polling a
 finished task then costs one key lookup (which must stay a query: a revoked key gets 401 at once).
 """
 
@@ -21,11 +21,11 @@ from typing import Any
 from sqlalchemy import text
 
 from happyhorse.store.db import Database
+from happyhorse.task_status import TERMINAL
 
 _COLUMNS = ("id", "status", "type", "cost", "request", "seed", "progress", "error_message", "result_key",
             "width", "height", "result_duration", "has_audio", "created_at", "updated_at", "completed_at",
             "result_deleted_at")
-TERMINAL = ("SUCCESS", "FAILED")
 FINISHED_CACHE_SIZE = 10_000
 # With the task's current result key: a memo whose video was deleted since (retention) is stale.
 _KEY_QUERY = (

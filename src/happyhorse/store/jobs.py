@@ -13,14 +13,15 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from happyhorse.store.models import Task, utcnow
+from happyhorse.task_status import TaskStatus
 
 # One cluster-wide lock id for the sweeper (any constant; "hhsweep" in ASCII).
 SWEEP_LOCK_ID = 0x68687377656570
 
 # A job still "live" for a task: waiting, or held by a worker (stalled ones are finished first).
-_QUEUED_WITHOUT_JOB = text("""
+_QUEUED_WITHOUT_JOB = text(f"""
     SELECT t.id FROM tasks t
-     WHERE t.status = 'QUEUED' AND t.updated_at < :updated_before
+     WHERE t.status = '{TaskStatus.QUEUED}' AND t.updated_at < :updated_before
        AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j
                         WHERE j.queueing_lock = t.id AND j.status IN ('todo', 'doing'))
      ORDER BY t.created_at
@@ -53,7 +54,7 @@ async def live_job_ids(session: AsyncSession, task_id: str) -> list[int]:
 
 async def touch(session: AsyncSession, task_id: str, attempt: int) -> bool:
     """Refresh a running attempt's heartbeat; False when the attempt no longer owns the task."""
-    stmt = (update(Task).where(Task.id == task_id, Task.attempt == attempt, Task.status == "RUNNING")
+    stmt = (update(Task).where(Task.id == task_id, Task.attempt == attempt, Task.status == TaskStatus.RUNNING)
             .values(heartbeat_at=utcnow()))
     return (await session.execute(stmt)).rowcount > 0  # type: ignore[attr-defined]
 

@@ -44,13 +44,14 @@ class TaskRunner:
         if task is None:
             return "lost"
         request = service.request_of(task.spec)
+        account_id = task.account_id
         try:
             job = await self.prepare(task_id, attempt, task.seed, request)
         except FetchError as exc:
             await self.fail(task_id, attempt, str(exc))
             return "failed"
         try:
-            result = await self.render(job, engine)
+            result = await self.render(job, engine, account_id)
         except RenderFailed as exc:
             await self.fail(task_id, attempt, str(exc))
             return "failed"
@@ -58,7 +59,7 @@ class TaskRunner:
             log.error("engine crashed while rendering task %s", task_id)
             await self.fail(task_id, attempt, "the engine process crashed while rendering this task")
             return "crashed"
-        return await self.finish(task_id, attempt, job, result)
+        return await self.finish(task_id, attempt, job, result, account_id)
 
     async def prepare(self, task_id: str, attempt: int, seed: int, request: GenerateRequest) -> RenderJob:
         """Fetch every input image (SSRF-guarded) and describe the render."""
@@ -93,7 +94,7 @@ class TaskRunner:
                 return data
         return await fetch_image(url, self.fetch_policy, field=field)
 
-    async def render(self, job: RenderJob, engine: EngineProcess) -> RenderResult:
+    async def render(self, job: RenderJob, engine: EngineProcess, account_id: str = "") -> RenderResult:
         """Render with progress written to the task at most every half second."""
         latest: list[float] = [0.0]
         written = -1
@@ -106,7 +107,7 @@ class TaskRunner:
                 if percent != written:
                     written = percent
                     async with self.db.write() as session:
-                        await task_repo.set_progress(session, job.task_id, job.attempt, percent)
+                        await service.progress(session, job.task_id, account_id, job.attempt, percent)
 
         writer = asyncio.create_task(write_progress())
         try:
@@ -116,14 +117,17 @@ class TaskRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
 
-    async def finish(self, task_id: str, attempt: int, job: RenderJob, result: RenderResult) -> str:
+    async def finish(self, task_id: str, attempt: int, job: RenderJob, result: RenderResult,
+                     account_id: str = "") -> str:
         key = f"{task_id}-{attempt}.mp4"
         await asyncio.to_thread(self.store.put, Path(job.output_path), key)
         fields = {"result_key": key, "width": result.width, "height": result.height,
                   "result_duration": result.duration, "has_audio": result.has_audio}
         async with self.db.write() as session:
-            done = await task_repo.complete(session, task_id, attempt, fields)
-        if not done:  # another attempt owns the task now: leave no stray object behind
+            done = await service.succeed(session, task_id, account_id, attempt, fields)
+        with contextlib.suppress(OSError):
+            Path(job.output_path).unlink(missing_ok=True)
+        if not done:  # another attempt owns the task now, or it was cancelled: leave no stray object behind
             log.warning("task %s attempt %s finished late; discarding its result", task_id, attempt)
             await asyncio.to_thread(self.store.delete, key)
             return "lost"
