@@ -79,6 +79,7 @@ def serve(
 
     import uvicorn
 
+    from happyhorse.client.cli import cli_command, quote
     from happyhorse.server.app import create_app
     from happyhorse.server.fast_path import StatusFastPath
     from happyhorse.store.migrate import upgrade
@@ -91,8 +92,8 @@ def serve(
     url = settings.public_url or f"http://{settings.host}:{settings.port}"
     typer.echo(f"happyhorse {settings.dispatch_mode} mode, engine {settings.engine}, data in {settings.data_dir}")
     typer.echo(f"Serving the HappyHorse 1.0 API at {url}  (docs: {url}/docs)")
-    typer.echo("Get an API key:  happyhorse keys create --name me --credits 10000"
-               + (f" --data-dir {data_dir}" if data_dir else ""))
+    typer.echo(f"Get an API key:  {cli_command()} keys create --name me --credits 10000"
+               + (f" --data-dir {quote(str(data_dir))}" if data_dir else ""))
     uvicorn.run(StatusFastPath(create_app(settings)), host=settings.host, port=settings.port, log_level="info",
                 proxy_headers=True, access_log=settings.access_log)
 

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
+from shlex import quote
 from typing import Annotated, Any, cast
 
 import typer
@@ -46,7 +49,7 @@ from happyhorse.client.errors import (
 from happyhorse.client.polling import finish_wait
 from happyhorse.client.types import AspectRatio, Element, Mode, Shot, Task
 
-__all__ = ["exit_code_for", "parse_element", "parse_shot", "register", "show_credits"]
+__all__ = ["cli_command", "exit_code_for", "parse_element", "parse_shot", "register", "show_credits"]
 
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
@@ -122,6 +125,31 @@ def poll_settings() -> dict[str, float]:
     return settings
 
 
+# -- printed hints --------------------------------------------------------------------------------
+
+
+def cli_command() -> str:
+    """How to run this very CLI from the current directory, for hints meant to be pasted.
+
+    ``happyhorse`` when that is what PATH finds; else the script's path (``.venv/bin/happyhorse``
+    after ``make run``), relative to the working directory when it lies inside it.
+    """
+    def shown(path: Path) -> str:
+        try:
+            return str(path.absolute().relative_to(Path.cwd()))
+        except ValueError:
+            return str(path.absolute())
+
+    script = Path(sys.argv[0])
+    if script.suffix == ".py" or not script.is_file():  # python -m happyhorse
+        return f"{quote(shown(Path(sys.executable)))} -m happyhorse"
+    found = shutil.which("happyhorse")
+    if script.name != "happyhorse" or (found and Path(found).resolve() == script.resolve()):  # embedded, or on PATH
+        return "happyhorse"
+    text = shown(script)
+    return quote(text if "/" in text else f"./{text}")
+
+
 # -- errors → one line and an exit code ---------------------------------------------------------
 
 
@@ -142,7 +170,7 @@ def _describe(error: HappyHorseError) -> str:
     if isinstance(error, APIError):
         return f"{error.message} ({error.error_code or f'HTTP {error.status}'})"
     if isinstance(error, WaitTimeout):
-        return f"{error}: happyhorse status {error.task_id}"
+        return f"{error}: {cli_command()} status {error.task_id}"
     return str(error)
 
 
@@ -240,7 +268,7 @@ def _wait_live(client: Client, task_id: str, settings: dict[str, float]) -> Task
                 label = STATUS_LABELS.get(final.status, final.status.lower())
                 display.update(row, description=f"{label} {task_id}", percent=percent)
     except KeyboardInterrupt:
-        typer.echo(f"\ninterrupted; the task keeps rendering: happyhorse status {task_id}", err=True)
+        typer.echo(f"\ninterrupted; the task keeps rendering: {cli_command()} status {task_id}", err=True)
         raise typer.Exit(130) from None
     assert final is not None  # poll yields at least once or raises
     return finish_wait(final)
