@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.key_touched = {}
         state.hot_reads = HotReads(db, sqlite_file(db.url))
         state.dispatcher = create_dispatcher(settings, db, store)
+        state.events = state.dispatcher.events  # task events, after each commit: subscribe at start-up
         await state.dispatcher.start()
         sweeper = RetentionSweeper(db, store, settings.result_retention, settings.retention_sweep_interval)
         sweeper.start()

@@ -1,7 +1,6 @@
 """The tables. The task table is the one source of truth for a task's life.
 
-Internal task states: QUEUED → RUNNING → SUCCESS | FAILED (RUNNING may go back to QUEUED for a
-retry). The API shows QUEUED and RUNNING both as IN_PROGRESS.
+Internal task states: see ``happyhorse.task_status`` (QUEUED → RUNNING → SUCCESS | FAILED | CANCELLED).
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from happyhorse.task_status import TaskStatus
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -89,7 +90,7 @@ class Task(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     key_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="QUEUED")
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.QUEUED)  # a TaskStatus
     type: Mapped[str] = mapped_column(String(32))
     mode: Mapped[str] = mapped_column(String(8))
     duration: Mapped[int] = mapped_column(Integer)
