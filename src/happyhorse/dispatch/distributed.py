@@ -25,7 +25,7 @@ from happyhorse.tasks.events import install as install_events
 
 log = logging.getLogger("happyhorse.dispatch")
 
-CANCELLED_MESSAGE = service.CANCELLED_MESSAGE
+CANCELLED_MESSAGE = "the task was cancelled"  # an operator's cancel; a client's reads service.CANCELLED_MESSAGE
 
 
 class DistributedDispatcher:
@@ -33,9 +33,9 @@ class DistributedDispatcher:
         self.db = db
         self.settings = settings
         self.app = create_app(settings.resolved_database_url)
-        self.sweeper = Sweeper(db, self.app, settings, store)
         # transitions NOTIFY in their transaction; this node hears every node's events (its own too)
         self.events = EventHub(notify=True)
+        self.sweeper = Sweeper(db, self.app, settings, store, self.events)
         self.listener = PgListener(settings.resolved_database_url, self.events)
 
     async def start(self) -> None:
@@ -64,7 +64,7 @@ class DistributedDispatcher:
         next heartbeat, and cancels a job that is still waiting.
         """
         async with self.db.write() as session:
-            cancelled = await service.cancel_and_refund(session, task_id, account_id)
+            cancelled = await service.cancel_and_refund(session, task_id, account_id, CANCELLED_MESSAGE, self.events)
             job_ids = await job_repo.live_job_ids(session, task_id)
         for job_id in job_ids:
             await self.app.job_manager.cancel_job_by_id_async(job_id, abort=True)

@@ -32,13 +32,13 @@ class EmbeddedDispatcher:
     def __init__(self, db: Database, settings: Settings, store: ResultStore) -> None:
         self.db = db
         self.settings = settings
-        self.runner = TaskRunner(db, settings, store)
+        self.events = EventHub()  # in-process: the API's subscribers hear each transition after its commit
+        self.runner = TaskRunner(db, settings, store, self.events)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.engines = EnginePool(settings)
         self.wake = asyncio.Event()
         self.running: dict[str, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
-        self.events = EventHub()  # in-process: the API's subscribers hear each transition after its commit
 
     async def start(self) -> None:
         install_events(self.events)
@@ -51,7 +51,7 @@ class EmbeddedDispatcher:
         """Tasks RUNNING in the table belong to a process that is gone: retry or fail them."""
         async with self.db.write() as session:
             for task in await task_repo.running(session):
-                await service.retry_or_fail(session, task, "the server restarted while it was rendering")
+                await service.retry_or_fail(session, task, "the server restarted while it was rendering", self.events)
 
     async def enqueue(self, task_id: str) -> None:
         self.wake.set()
@@ -64,7 +64,7 @@ class EmbeddedDispatcher:
         releases the engine slot as for any other outcome.
         """
         async with self.db.write() as session:
-            return await service.cancel_and_refund(session, task_id, account_id)
+            return await service.cancel_and_refund(session, task_id, account_id, events=self.events)
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -84,7 +84,7 @@ class EmbeddedDispatcher:
             candidates = await task_repo.queued_ids(session, limit=5)
         for task_id in candidates:
             async with self.db.write() as session:
-                claim = await service.start(session, task_id, self.worker_id)
+                claim = await service.start(session, task_id, self.worker_id, self.events)
             if claim is not None:
                 return claim
         return None

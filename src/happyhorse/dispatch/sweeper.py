@@ -32,6 +32,7 @@ from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
 from happyhorse.store.models import utcnow
 from happyhorse.tasks import service
+from happyhorse.tasks.events import EventHub
 from happyhorse.tasks.status import TaskStatus
 
 log = logging.getLogger("happyhorse.sweeper")
@@ -46,8 +47,9 @@ def job_tag(job_id: int | None) -> str:
 
 class Sweeper:
     def __init__(self, db: Database, app: procrastinate.App, settings: Settings,
-                 store: ResultStore | None = None) -> None:
+                 store: ResultStore | None = None, events: EventHub | None = None) -> None:
         self.db = db
+        self.events = events or EventHub(notify=True)  # distributed mode: transitions NOTIFY
         self.app = app
         self.settings = settings
         self.store = store
@@ -93,7 +95,7 @@ class Sweeper:
                 task = await task_repo.get(session, task_id)
                 if (task is not None and task.status == TaskStatus.RUNNING and task.worker_id
                         and task.worker_id.endswith(job_tag(job.id))):
-                    outcome = await service.retry_or_fail(session, task, "its worker stopped responding")
+                    outcome = await service.retry_or_fail(session, task, "its worker stopped responding", self.events)
                     attempt = task.attempt
             if outcome != "unchanged":
                 await self._discard_result(task_id, attempt)
@@ -124,7 +126,7 @@ class Sweeper:
             silent = await task_repo.running(session, heartbeat_before=cutoff)
         for task in silent:
             async with self.db.write() as session:
-                outcome = await service.retry_or_fail(session, task, "its worker went silent")
+                outcome = await service.retry_or_fail(session, task, "its worker went silent", self.events)
                 queue = await job_repo.last_queue(session, task.id)
             if outcome != "unchanged":
                 await self._discard_result(task.id, task.attempt)

@@ -21,6 +21,7 @@ import procrastinate
 from procrastinate.job_context import AbortReason, JobContext
 
 from happyhorse.config import Settings
+from happyhorse.dispatch.distributed import CANCELLED_MESSAGE
 from happyhorse.dispatch.engine_pool import EnginePool
 from happyhorse.dispatch.engine_process import EngineProcess
 from happyhorse.dispatch.procrastinate_app import defer_render
@@ -46,12 +47,13 @@ class WorkerRuntime:
         self.db = db
         self.settings = settings
         self.app = app
-        self.runner = TaskRunner(db, settings, store)
+        self.events = EventHub(notify=True)  # a worker only NOTIFYs; the API nodes listen
+        self.runner = TaskRunner(db, settings, store, self.events)
         self.pool = EnginePool(settings)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     async def start(self) -> None:
-        install_events(EventHub(notify=True))  # a worker only NOTIFYs; the API nodes listen
+        install_events(self.events)
         await self.pool.start()
 
     async def stop(self) -> None:
@@ -67,7 +69,7 @@ class WorkerRuntime:
 
     async def _render_on(self, engine: EngineProcess, task_id: str, context: JobContext) -> str:
         async with self.db.write() as session:
-            claim = await service.start(session, task_id, f"{self.name}{job_tag(context.job.id)}")
+            claim = await service.start(session, task_id, f"{self.name}{job_tag(context.job.id)}", self.events)
         if claim is None:  # a duplicate job, or the task ended or was taken meanwhile
             return "skipped"
         attempt = claim.attempt
@@ -112,12 +114,13 @@ class WorkerRuntime:
         """The job was aborted: by a cancel (end the task), or by the worker shutting down (retry it)."""
         if context.abort_reason() == AbortReason.USER_REQUEST:
             async with self.db.write() as session:
-                await service.cancel_and_refund(session, task_id)  # a no-op when the API already cancelled it
+                # usually a no-op: the API's cancel ended the task before it aborted the job
+                await service.cancel_and_refund(session, task_id, message=CANCELLED_MESSAGE, events=self.events)
             return
         async with self.db.write() as session:
             task = await task_repo.get(session, task_id)
             outcome = "unchanged"
             if task is not None and task.attempt == attempt:
-                outcome = await service.retry_or_fail(session, task, "its worker shut down")
+                outcome = await service.retry_or_fail(session, task, "its worker shut down", self.events)
         if outcome == "requeued":
             await defer_render(self.app, task_id, context.job.queue)

@@ -9,18 +9,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 
+from happyhorse import logs
 from happyhorse.config import Settings
 from happyhorse.contract import GenerateRequest, frame_shots, nearest_aspect_ratio
 from happyhorse.dispatch.engine_process import EngineCrashed, EngineProcess, RenderFailed
 from happyhorse.media.images import image_size
 from happyhorse.media.safe_fetch import FetchError, FetchPolicy, fetch_image
+from happyhorse.media.url_rules import with_private_hint
+from happyhorse.metrics import RENDER_SECONDS
 from happyhorse.server.uploads import own_upload_path, read_upload
 from happyhorse.storage.base import ResultStore
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
 from happyhorse.tasks import service
+from happyhorse.tasks.events import EventHub
 from happyhorse.worker.job import ElementSpec, RenderJob, RenderResult, ShotSpec
 
 log = logging.getLogger("happyhorse.worker")
@@ -29,8 +34,9 @@ PROGRESS_WRITE_EVERY_S = 0.5
 
 
 class TaskRunner:
-    def __init__(self, db: Database, settings: Settings, store: ResultStore) -> None:
+    def __init__(self, db: Database, settings: Settings, store: ResultStore, events: EventHub | None = None) -> None:
         self.db = db
+        self.events = events  # None: the process's hub
         self.settings = settings
         self.store = store
         self.fetch_policy = FetchPolicy.from_settings(settings)
@@ -45,10 +51,12 @@ class TaskRunner:
             return "lost"
         request = service.request_of(task.spec)
         account_id = task.account_id
+        logs.task_id.set(task_id)  # this render's log lines name the task (JSON logs)
+        started = time.monotonic()
         try:
             job = await self.prepare(task_id, attempt, task.seed, request)
         except FetchError as exc:
-            await self.fail(task_id, attempt, str(exc))
+            await self.fail(task_id, attempt, with_private_hint(str(exc)))
             return "failed"
         try:
             result = await self.render(job, engine, account_id)
@@ -59,7 +67,10 @@ class TaskRunner:
             log.error("engine crashed while rendering task %s", task_id)
             await self.fail(task_id, attempt, "the engine process crashed while rendering this task")
             return "crashed"
-        return await self.finish(task_id, attempt, job, result, account_id)
+        outcome = await self.finish(task_id, attempt, job, result, account_id)
+        if outcome == "success":
+            RENDER_SECONDS.labels(self.settings.engine, request.mode, request.type).observe(time.monotonic() - started)
+        return outcome
 
     async def prepare(self, task_id: str, attempt: int, seed: int, request: GenerateRequest) -> RenderJob:
         """Fetch every input image (SSRF-guarded) and describe the render."""
@@ -107,7 +118,7 @@ class TaskRunner:
                 if percent != written:
                     written = percent
                     async with self.db.write() as session:
-                        await service.progress(session, job.task_id, account_id, job.attempt, percent)
+                        await service.progress(session, job.task_id, account_id, job.attempt, percent, self.events)
 
         writer = asyncio.create_task(write_progress())
         try:
@@ -124,7 +135,7 @@ class TaskRunner:
         fields = {"result_key": key, "width": result.width, "height": result.height,
                   "result_duration": result.duration, "has_audio": result.has_audio}
         async with self.db.write() as session:
-            done = await service.succeed(session, task_id, account_id, attempt, fields)
+            done = await service.succeed(session, task_id, account_id, attempt, fields, self.events)
         with contextlib.suppress(OSError):
             Path(job.output_path).unlink(missing_ok=True)
         if not done:  # another attempt owns the task now, or it was cancelled: leave no stray object behind
@@ -136,6 +147,6 @@ class TaskRunner:
 
     async def fail(self, task_id: str, attempt: int, message: str) -> None:
         async with self.db.write() as session:
-            await service.fail_and_refund(session, task_id, message, attempt)
+            await service.fail_and_refund(session, task_id, message, attempt, self.events)
         with contextlib.suppress(OSError):
             (self.work_dir / f"{task_id}-{attempt}.mp4").unlink(missing_ok=True)
