@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     rate_limit_status: str = "20/second;3000/minute"
     rate_limit_storage: str = "memory://"
     max_active_tasks: int = 0  # tasks one account may have queued or running at once; 0: no cap
+    openai_models: str = "sora-2=std,sora-2-pro=pro"  # /v1/videos model names and the mode each one picks
 
     # --- input fetching -------------------------------------------------------------------------
     allow_private_urls: bool = False

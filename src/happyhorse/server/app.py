@@ -73,6 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_tasks.router)
     app.include_router(routes_files.router)
     app.include_router(uploads.router)
+    from happyhorse.server.compat import openai as openai_compat
+
+    app.include_router(openai_compat.router)  # /v1/videos: OpenAI Videos
 
     @app.get("/healthz", tags=["ops"], summary="200 when the database answers")
     async def healthz(request: Request) -> JSONResponse:

@@ -1,0 +1,171 @@
+"""The real ``openai`` SDK, unmodified, against the real server's ``/v1/videos`` (both deployments)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import av
+import httpx
+import pytest
+from openai import (
+    AsyncOpenAI,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    OpenAI,
+    RateLimitError,
+)
+from openai.types import Video
+from PIL import Image
+
+from harness import LiveServer, png_bytes
+
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")]
+POLL_MS = 200
+
+
+def sdk(server: LiveServer, key: str) -> OpenAI:
+    return OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=60)
+
+
+def first_frame(path: Path) -> Image.Image:
+    with av.open(str(path)) as container:
+        return next(container.decode(video=0)).to_image().convert("RGB")
+
+
+def mean_colour(image: Image.Image) -> tuple[float, ...]:
+    small = image.resize((16, 16))
+    pixels = list(small.getdata())
+    return tuple(sum(p[i] for p in pixels) / len(pixels) for i in range(3))
+
+
+def test_sync_sdk_create_poll_download_list_delete_cancel(api_server: LiveServer, tmp_path: Path) -> None:
+    key = api_server.create_key(credits=100_000)
+    client = sdk(api_server, key)
+    api = api_server.client(key)
+
+    video = client.videos.create_and_poll(prompt="a horse on a beach at dawn", seconds="3", size="1280x720",
+                                          poll_interval_ms=POLL_MS)
+    assert video.status == "completed", video.error
+    assert (video.object, video.progress, video.model, video.seconds, video.size) == (
+        "video", 100, "happyhorse-1.0/video", "3", "1280x720")
+    assert video.completed_at is not None and video.completed_at >= video.created_at
+    assert video.prompt == "a horse on a beach at dawn" and video.error is None
+    assert client.videos.retrieve(video.id) == video
+
+    # The MP4, decoded.
+    mp4 = tmp_path / "video.mp4"
+    client.videos.download_content(video.id).write_to_file(mp4)
+    with av.open(str(mp4)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (1280, 720)
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames > 24  # about three seconds of video
+    # The thumbnail: a JPEG of the first frame.
+    thumb = client.videos.download_content(video.id, variant="thumbnail").content
+    image = Image.open(io.BytesIO(thumb))
+    assert image.format == "JPEG" and image.size == (1280, 720)
+    assert max(abs(a - b) for a, b in zip(mean_colour(image.convert("RGB")), mean_colour(first_frame(mp4)),
+                                            strict=True)) < 8
+
+    # input_reference as a file: the first frame follows the image; a name from HAPPYHORSE_OPENAI_MODELS.
+    first = tmp_path / "first.png"
+    first.write_bytes(png_bytes(720, 1280, (200, 30, 40), pattern=False))
+    with first.open("rb") as handle:
+        i2v = client.videos.create(prompt="the red card flutters", input_reference=handle, model="sora-2",
+                                   seconds="3", size="720x1280")
+    assert i2v.status in ("queued", "in_progress") and i2v.model == "sora-2" and i2v.size == "720x1280"
+    i2v = client.videos.poll(i2v.id, poll_interval_ms=POLL_MS)
+    assert i2v.status == "completed", i2v.error
+    i2v_mp4 = tmp_path / "i2v.mp4"
+    client.videos.download_content(i2v.id).write_to_file(i2v_mp4)
+    frame = first_frame(i2v_mp4)
+    assert frame.size == (720, 1280)
+    red, green, blue = mean_colour(frame)
+    assert red > 150 and green < 80 and blue < 90, (red, green, blue)
+
+    # The same task on /api/: status and the task list.
+    status = api.get("/api/status", params={"task_id": i2v.id}).json()["data"]
+    assert status["status"] == "SUCCESS" and status["type"] == "image-to-video"
+    listed = api.get("/api/tasks").json()["data"]["tasks"]
+    assert {video.id, i2v.id} <= {t["task_id"] for t in listed}
+
+    # A third video, cancelled at once (the SDK has no cancel method: its generic post is used), refunded.
+    before = api.get("/api/credits").json()["data"]["balance"]
+    third = client.videos.create(prompt="a slow pan over hills", seconds="15", size="1920x1080")
+    assert third.size == "1920x1080"  # happyhorse-1.0/video: 1080p picks pro
+    assert api.get("/api/credits").json()["data"]["balance"] < before
+    cancelled = client.post(f"/videos/{third.id}/cancel", cast_to=Video)
+    assert cancelled.status == "failed" and cancelled.error is not None and cancelled.error.code == "cancelled"
+    assert api.get("/api/credits").json()["data"]["balance"] == before
+    with pytest.raises(ConflictError):
+        client.post(f"/videos/{third.id}/cancel", cast_to=Video)
+
+    # The list, auto-paginated two at a time: newest first, every video once; asc is the reverse.
+    ids = [v.id for v in client.videos.list(limit=2)]
+    assert ids == [third.id, i2v.id, video.id]
+    page = client.videos.list(limit=2)
+    assert len(page.data) == 2 and page.has_more is True and page.last_id == i2v.id
+    assert [v.id for v in client.videos.list(limit=2, order="asc")] == [video.id, i2v.id, third.id]
+
+    # Delete: the file goes, the record stays (as on DELETE /api/tasks/{id}).
+    deleted = client.videos.delete(video.id)
+    assert (deleted.id, deleted.object, deleted.deleted) == (video.id, "video.deleted", True)
+    with pytest.raises(NotFoundError):
+        client.videos.download_content(video.id)
+    assert api.get("/api/status", params={"task_id": video.id}).json()["data"]["expired"] is True
+
+
+async def test_async_sdk(api_server: LiveServer) -> None:
+    key = api_server.create_key()
+    client = AsyncOpenAI(base_url=f"{api_server.url}/v1", api_key=key, max_retries=0, timeout=60)
+    video = await client.videos.create_and_poll(prompt="a horse in the snow", seconds="3", size="720x720",
+                                                poll_interval_ms=POLL_MS)
+    assert video.status == "completed" and video.size == "720x720", video.error
+    assert (await client.videos.retrieve(video.id)).id == video.id
+    assert [v.id async for v in client.videos.list(limit=1)] == [video.id]
+    content = await client.videos.download_content(video.id)
+    assert content.content[4:8] == b"ftyp"
+    assert (await client.videos.delete(video.id)).deleted is True
+    await client.close()
+
+
+def test_errors_raise_the_sdk_classes(live_server: LiveServer) -> None:
+    key = live_server.create_key()
+    client = sdk(live_server, key)
+    with pytest.raises(AuthenticationError) as auth:
+        sdk(live_server, "hh_not_a_key").videos.list()
+    assert auth.value.code == "invalid_api_key"
+    for kwargs, param in (({"size": "1000x1000"}, "size"), ({"seconds": "20"}, "seconds"),
+                          ({"model": "dall-e-3"}, "model"), ({"prompt": ""}, "prompt")):
+        with pytest.raises(BadRequestError) as bad:
+            client.videos.create(**{"prompt": "a horse", **kwargs})  # type: ignore[arg-type]
+        assert bad.value.param == param, (kwargs, bad.value.body)
+    with pytest.raises(BadRequestError):
+        client.videos.list(order="sideways")  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError):
+        client.videos.retrieve("no-such-video")
+    with pytest.raises(NotFoundError):
+        client.videos.delete("no-such-video")
+
+    # Out of credits: 429 insufficient_quota (what OpenAI answers), not retried by the SDK.
+    poor = OpenAI(base_url=f"{live_server.url}/v1", api_key=live_server.create_key(credits=1), max_retries=2)
+    with pytest.raises(RateLimitError) as quota:
+        poor.videos.create(prompt="a horse", seconds="3")
+    assert quota.value.code == "insufficient_quota"
+    assert quota.value.response.headers["x-should-retry"] == "false"
+
+    # Malformed bodies: OpenAI's error shape, never a 500.
+    raw = httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {key}"})
+    for content, ctype in ((b"{not json", "application/json"), (b"[1,2]", "application/json"),
+                           (b"--x\r\nbroken", "multipart/form-data; boundary=x"),
+                           (b'{"prompt": 5}', "application/json"),
+                           (b'{"prompt": "a", "input_reference": {"file_id": "file_1"}}', "application/json"),
+                           (b'{"prompt": "a", "seconds": "3.5"}', "application/json")):
+        answer = raw.post("/v1/videos", content=content, headers={"Content-Type": ctype})
+        assert answer.status_code == 400, (content, answer.text)
+        assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
+    bad_image = raw.post("/v1/videos", data={"prompt": "a"}, files={"input_reference": ("x.png", b"not an image")})
+    assert bad_image.status_code == 400 and bad_image.json()["error"]["param"] == "input_reference"
