@@ -6,12 +6,14 @@ have a conftest.py, and whichever pytest imported last owns that module name.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -313,3 +315,53 @@ class Cluster:
             if worker.process is not None and worker.process.poll() is None:
                 worker.kill()
 
+
+@dataclass
+class WebhookReceiver:
+    """A loopback webhook receiver: answers each POST with the next status of ``answers`` (the last
+    repeats), or hangs for ``hang_s``; records every request."""
+
+    answers: list[int] = field(default_factory=lambda: [200])
+    hang_s: float = 0.0
+    received: list[tuple[dict[str, str], str, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body, time.monotonic()))
+                if receiver.hang_s:
+                    time.sleep(receiver.hang_s)
+                index = min(len(receiver.received) - 1, len(receiver.answers) - 1)
+                self.send_response(receiver.answers[index])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def events(self, secret: str) -> list[dict]:
+        """Every body received, each verified against its signature headers (the real ``standardwebhooks``)."""
+        from standardwebhooks import Webhook
+
+        return [Webhook(secret).verify(body, headers) for headers, body, _ in self.received]
+
+    def wait_for(self, count: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count:
+            assert time.monotonic() < deadline, f"got {len(self.received)} of {count} webhooks"
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

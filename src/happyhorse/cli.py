@@ -75,17 +75,17 @@ def serve(
     gpus: Annotated[str | None, typer.Option(help="GPU indices for engine processes, e.g. 0,1.")] = None,
 ) -> None:
     """Start the API server (embedded mode runs the engines too)."""
-    import logging
-
     import uvicorn
 
+    from happyhorse import logs
     from happyhorse.client.cli import cli_command, quote
     from happyhorse.server.app import create_app
     from happyhorse.server.fast_path import StatusFastPath
+    from happyhorse.server.observability import Observe
     from happyhorse.store.migrate import upgrade
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_for(data_dir, host=host, port=port, gpus=gpus)
+    logs.configure(settings.log_format)
     settings.ensure_dirs()
     if settings.is_sqlite:
         upgrade(settings.resolved_database_url)  # embedded: migrate by itself; PostgreSQL: `db upgrade`
@@ -94,8 +94,10 @@ def serve(
     typer.echo(f"Serving the HappyHorse 1.0 API at {url}  (docs: {url}/docs)")
     typer.echo(f"Get an API key:  {cli_command()} keys create --name me --credits 10000"
                + (f" --data-dir {quote(str(data_dir))}" if data_dir else ""))
-    uvicorn.run(StatusFastPath(create_app(settings)), host=settings.host, port=settings.port, log_level="info",
-                proxy_headers=True, access_log=settings.access_log)
+    app = create_app(settings)
+    stack = Observe(StatusFastPath(app), lambda: app.state.db, settings.metrics_token)
+    uvicorn.run(stack, host=settings.host, port=settings.port, log_level="info", proxy_headers=True,
+                access_log=settings.access_log, log_config=None)
 
 
 # --- keys -----------------------------------------------------------------------------------------
@@ -239,6 +241,9 @@ def _register_feature_commands() -> None:
     app.add_typer(models_app, name="models")
     app.add_typer(users_app, name="users")
     app.command("worker")(worker)
+    from happyhorse.webhooks.cli import webhooks_app
+
+    app.add_typer(webhooks_app, name="webhooks")
 
 
 _register_feature_commands()

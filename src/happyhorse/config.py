@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     retention_sweep_interval: float = 60.0  # seconds between sweeps for expired results and uploads
     telemetry: bool = False  # FastAPI's OpenTelemetry tracing/metrics (checked on every request when on)
     access_log: bool = False  # per-request log lines (usually the reverse proxy's job; they cost throughput)
+    log_format: str = "plain"  # plain | json (one object per line, with request and task ids)
+    metrics_token: str | None = None  # when set, GET /metrics needs Authorization: Bearer <token>
 
     # --- limits ---------------------------------------------------------------------------------
     rate_limit_generate: str = "10/second;600/minute"
@@ -53,6 +55,10 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = 20 * 1024 * 1024
     fetch_max_pixels: int = 40_000_000
     fetch_max_redirects: int = 5
+
+    # --- webhooks -------------------------------------------------------------------------------
+    webhook_retries: int = 6  # retries after the first attempt, then the delivery is given up
+    webhook_retry_delays: str = "5,30,120,600,3600,21600"  # seconds before each retry (±20% jitter)
 
     # --- rendering ------------------------------------------------------------------------------
     engine: str = "synthetic"  # synthetic | diffusers

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from happyhorse import logs
 from happyhorse.config import Settings
 
 
@@ -29,11 +30,17 @@ def worker(
     shutdown_timeout: Annotated[float | None, typer.Option(
         help="On SIGTERM, seconds to let running renders finish before handing them back to the queue "
              "(default: wait for them).")] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Serve this worker's Prometheus metrics (render times) on this port, at /metrics.")] = None,
 ) -> None:
     """Render tasks from the PostgreSQL queue (distributed mode)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides: dict[str, Any] = {"data_dir": data_dir, "gpus": gpus, "engine_processes": concurrency}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    logs.configure(settings.log_format)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=settings.host)
     if settings.is_sqlite:
         typer.echo("error: `happyhorse worker` needs HAPPYHORSE_DATABASE_URL=postgresql+psycopg://… "
                    "(embedded mode renders inside `happyhorse serve`)", err=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,15 +14,20 @@ from fastapi.responses import JSONResponse
 from happyhorse.config import Settings
 from happyhorse.dispatch.factory import create_dispatcher
 from happyhorse.engines.registry import request_checker
-from happyhorse.server import routes_api, routes_files, routes_tasks, uploads
+from happyhorse.server import routes_api, routes_files, routes_tasks, status_stream, uploads
 from happyhorse.server.dashboard import mount_dashboard
 from happyhorse.server.errors import install_error_handlers
 from happyhorse.server.openapi import GENERATE_BODY_DEFS
+from happyhorse.server.presenters import task_data
 from happyhorse.server.ratelimit import KeyRateLimiter, QuotaHeaders
+from happyhorse.server.status_stream import StatusStreams
 from happyhorse.storage import create_store
+from happyhorse.storage.base import ResultStore
 from happyhorse.store.db import Database
 from happyhorse.store.hot_reads import HotReads, sqlite_file
+from happyhorse.tasks.events import TaskEvent
 from happyhorse.tasks.retention import RetentionSweeper
+from happyhorse.webhooks.deliverer import Deliverer
 
 log = logging.getLogger("happyhorse.server")
 
@@ -31,6 +36,33 @@ DESCRIPTION = """A self-hosted server for the **HappyHorse 1.0** video-generatio
 Create a task with `POST /api/generate`, poll `GET /api/status?task_id=…` until it is `SUCCESS` or
 `FAILED`, then play `data.response.resultUrls[0]`. Authenticate with `Authorization: Bearer YOUR_API_KEY`.
 """
+
+
+def own_base_url(settings: Settings) -> str:
+    """Where this server is reached when no request says so (webhook bodies' result URLs)."""
+    if settings.public_url:
+        return str(settings.public_url).rstrip("/")
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+def start_deliverer(settings: Settings, db: Database, store: ResultStore) -> Deliverer:
+    base = own_base_url(settings)
+    deliverer = Deliverer(db, retries=settings.webhook_retries, delays=settings.webhook_retry_delays,
+                          allow_private=settings.allow_private_urls,
+                          task_view=lambda task: task_data(task, store, base, settings.result_retention))
+    deliverer.start()
+    return deliverer
+
+
+def wake_on_terminal(deliverer: Deliverer) -> Callable[[TaskEvent], Awaitable[None]]:
+    """A task ended (on any node): its webhooks are due now, not at the deliverer's next poll."""
+
+    async def on_event(event: TaskEvent) -> None:
+        if event.kind in ("succeeded", "failed", "cancelled"):
+            deliverer.poke()
+
+    return on_event
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,12 +85,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.hot_reads = HotReads(db, sqlite_file(db.url))
         state.dispatcher = create_dispatcher(settings, db, store)
         state.events = state.dispatcher.events  # task events, after each commit: subscribe at start-up
+        hub = state.dispatcher.events  # the event seam: subscribers before the first transition
+        state.status_streams = StatusStreams()
+        hub.subscribe(state.status_streams.on_event, "status-streams")
+        state.deliverer = start_deliverer(settings, db, store)
+        hub.subscribe(wake_on_terminal(state.deliverer), "webhook-deliverer")
         await state.dispatcher.start()
         sweeper = RetentionSweeper(db, store, settings.result_retention, settings.retention_sweep_interval)
         sweeper.start()
         try:
             yield
         finally:
+            await state.deliverer.stop()
             await sweeper.stop()
             await state.dispatcher.stop()
             state.hot_reads.close()
@@ -71,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(QuotaHeaders)
     app.include_router(routes_api.router)
     app.include_router(routes_tasks.router)
+    app.include_router(status_stream.router)
     app.include_router(routes_files.router)
     app.include_router(uploads.router)
     from happyhorse.server.compat import openai as openai_compat

@@ -18,7 +18,7 @@ from happyhorse.server.auth import REVOKED_OR_UNKNOWN, authenticate, bearer_toke
 from happyhorse.server.errors import envelope
 from happyhorse.server.openapi import ERROR_RESPONSES, GENERATE_BODY, STATUS_PARAMETERS
 from happyhorse.server.presenters import public_status, task_data
-from happyhorse.server.submit import admit, idempotency_key
+from happyhorse.server.submit import admit, callback_url, idempotency_key
 from happyhorse.store import accounts
 from happyhorse.store.ids import hash_api_key
 
@@ -58,6 +58,7 @@ async def generate(request: Request) -> JSONResponse:
     key = idempotency_key(request.headers)
     body = await read_json_object(request)
     generate_request = parse_generate(body)
+    callback_url(body, state.settings)  # refused before anything is charged
     state.check_request(generate_request)
     admitted = await admit(state.db, state.settings, caller.account_id, caller.key_id, generate_request, body, key)
     if admitted.replayed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -23,6 +24,9 @@ from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
 from happyhorse.store.models import utcnow
 from happyhorse.tasks import service
+from happyhorse.webhooks.urls import check_webhook_url
+
+log = logging.getLogger("happyhorse.api")
 
 IDEMPOTENCY_HEADER = "idempotency-key"
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -51,6 +55,13 @@ def fingerprint(body: Any) -> str:
     """The body compared as parsed JSON: key order and whitespace do not matter."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def callback_url(body: Any, settings: Settings) -> str | None:
+    """The extension field ``callback_url``: where this task's webhook goes (checked, or None)."""
+    if not isinstance(body, dict) or body.get("callback_url") is None:
+        return None
+    return check_webhook_url(body["callback_url"], field="callback_url", allow_private=settings.allow_private_urls)
 
 
 async def admit(db: Database, settings: Settings, account_id: str, key_id: str, request: GenerateRequest,
@@ -88,6 +99,10 @@ async def _admit_once(db: Database, settings: Settings, account_id: str, key_id:
                 raise RateLimited(CAP_RETRY_AFTER_S, f"this account has {active} tasks in progress, the most "
                                   f"allowed at once is {settings.max_active_tasks}; wait for one to finish")
         created = await service.submit(session, account_id, key_id, request, settings.max_attempts)
+        created.callback_url = callback_url(body, settings)
         if key is not None:
             await idempotency.remember(session, account_id, key, fingerprint(body), created.id)
-        return Admitted(created.id, created.status, replayed=False)
+        admitted = Admitted(created.id, created.status, replayed=False)
+    log.info("task %s accepted: %s %s %ss, %s credits", created.id, request.mode, request.type, request.duration,
+             created.cost, extra={"task_id": created.id})
+    return admitted

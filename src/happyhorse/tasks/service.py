@@ -5,7 +5,8 @@ one ``TaskEvent``, published when that transaction commits (``tasks.events``).
 
 Transitions: ``submit`` (accept: debit + insert QUEUED), ``start`` (claim an attempt: QUEUED → RUNNING),
 ``progress``, ``succeed``, ``fail_and_refund``, ``requeue`` (RUNNING → QUEUED), ``cancel_and_refund``
-(QUEUED/RUNNING → CANCELLED). Writes after ``start`` are fenced by the attempt number."""
+(QUEUED/RUNNING → CANCELLED). Writes after ``start`` are fenced by the attempt number. The terminal
+transitions also write the task's webhook deliveries (the outbox) in the same transaction."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from happyhorse.pricing import task_cost
 from happyhorse.store import accounts
 from happyhorse.store import jobs as job_repo
 from happyhorse.store import tasks as task_repo
+from happyhorse.store import webhooks as webhook_repo
 from happyhorse.store.ids import new_task_id
 from happyhorse.store.models import Task, utcnow
 from happyhorse.tasks.events import EventHub, EventKind, TaskEvent, record
@@ -121,6 +123,7 @@ async def succeed(session: AsyncSession, task_id: str, account_id: str, attempt:
     (retried elsewhere, failed or cancelled meanwhile): the caller then discards its result."""
     if not await task_repo.complete(session, task_id, attempt, result):
         return False
+    await webhook_repo.enqueue_task_outcome(session, task_id, account_id, TaskStatus.SUCCESS)
     await _emit(session, events, task_id, account_id, "succeeded", TaskStatus.SUCCESS, 100, attempt)
     return True
 
@@ -133,6 +136,7 @@ async def fail_and_refund(session: AsyncSession, task_id: str, message: str, att
         return False
     await accounts.refund_task(session, task.account_id, task.id, task.cost)
     log.info("task %s failed (attempt %s): %s; refunded %s", task_id, attempt, message, task.cost)
+    await webhook_repo.enqueue_task_outcome(session, task.id, task.account_id, TaskStatus.FAILED)
     await _emit(session, events, task.id, task.account_id, "failed", TaskStatus.FAILED, task.progress, task.attempt)
     return True
 
@@ -150,6 +154,7 @@ async def cancel_and_refund(session: AsyncSession, task_id: str, account_id: str
         return False
     await accounts.refund_task(session, task.account_id, task.id, task.cost)
     log.info("task %s cancelled: %s; refunded %s", task_id, message, task.cost)
+    await webhook_repo.enqueue_task_outcome(session, task.id, task.account_id, TaskStatus.CANCELLED)
     await _emit(session, events, task.id, task.account_id, "cancelled", TaskStatus.CANCELLED, task.progress,
                 task.attempt)
     return True

@@ -10,6 +10,7 @@ CDN). ``create_app`` calls ``mount_dashboard`` when this package is present.
     routes_tasks       /dashboard/tasks, /dashboard/tasks/status.json
     routes_playground  /dashboard/playground
     routes_admin       /dashboard/admin (accounts, grants, users)
+    routes_webhooks    /dashboard/webhooks (endpoints, signing secret, deliveries, redeliver)
 
 Every router is mounted behind ``csrf_guard``, so no state-changing route can forget it.
 """
@@ -37,11 +38,13 @@ def mount_dashboard(app: FastAPI, settings: Settings) -> None:
         routes_keys,
         routes_playground,
         routes_tasks,
+        routes_webhooks,
     )
     from happyhorse.server.dashboard.csrf import csrf_guard
     from happyhorse.server.dashboard.templating import STATIC_DIR, STATIC_PREFIX
 
-    routers = (routes_auth, routes_home, routes_keys, routes_credits, routes_tasks, routes_playground, routes_admin)
+    routers = (routes_auth, routes_home, routes_keys, routes_credits, routes_tasks, routes_playground, routes_admin,
+               routes_webhooks)
     for module in routers:
         app.include_router(module.router, dependencies=[Depends(csrf_guard)], include_in_schema=False)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="dashboard-static")

@@ -15,6 +15,11 @@ NOTICES = {
     "key-revoked": "Key revoked. Requests that use it are now refused with 401.",
     "granted": "Credits granted.",
     "user-added": "User added. They can sign in now.",
+    "webhook-added": "Endpoint added. Every task that ends from now on is sent to it.",
+    "webhook-removed": "Endpoint removed.",
+    "webhook-test-sent": "Test event queued: it appears below in a moment.",
+    "webhook-redelivered": "Redelivery queued (same webhook-id).",
+    "webhook-secret-rotated": "Secret rotated. Receivers must verify with the new one.",
 }
 
 

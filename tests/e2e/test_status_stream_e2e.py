@@ -1,0 +1,77 @@
+"""``GET /api/status/stream`` (Server-Sent Events) through the real server, in both deployments."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from harness import Cluster, LiveServer, wait_for_task
+
+pytestmark = pytest.mark.e2e
+
+BODY = {"model": "happyhorse-1.0/video", "prompt": "a horse", "duration": 15, "mode": "pro", "sound": True}
+
+
+def read_stream(client: httpx.Client, task_id: str) -> tuple[list[dict], list[float], list[str]]:
+    """Every status event's data and arrival time, and the comment lines, until the server closes."""
+    events, times, comments = [], [], []
+    with client.stream("GET", "/api/status/stream", params={"task_id": task_id}, timeout=120) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        kind = None
+        for line in response.iter_lines():
+            if line.startswith(":"):
+                comments.append(line)
+            elif line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                assert kind == "status"
+                events.append(json.loads(line[6:]))
+                times.append(time.monotonic())
+    return events, times, comments
+
+
+@pytest.mark.parametrize("mode", ["embedded", "distributed"])
+def test_stream_follows_a_task_to_its_end(mode: str, server_factory: Callable[..., LiveServer],
+                                          cluster_factory: Callable[..., Cluster]) -> None:
+    if mode == "embedded":
+        submit_to = watch_on = server_factory()
+    else:  # submitted on one API node, streamed from the other, rendered by a worker
+        cluster = cluster_factory(apis=2)
+        submit_to, watch_on = cluster.apis
+    key = submit_to.create_key(credits=100_000)
+    task_id = submit_to.client(key).post("/api/generate", json=BODY).json()["data"]["task_id"]
+    opened = time.monotonic()
+    events, times, _ = read_stream(watch_on.client(key), task_id)
+
+    assert times[0] - opened < 2  # one at once
+    assert events[0]["task_id"] == task_id
+    assert events[-1]["status"] == "SUCCESS"  # the terminal one last, then the server closed
+    assert all(e["status"] == "IN_PROGRESS" for e in events[:-1])
+    progress = [e["progress"] for e in events]
+    assert progress == sorted(progress) and len(set(progress)) >= 3, progress  # it moved, forward only
+    gaps = [b - a for a, b, e in zip(times, times[1:], events[1:], strict=False) if e["status"] == "IN_PROGRESS"]
+    assert all(gap >= 0.35 for gap in gaps[1:]), gaps  # progress at most every 0.5 s (some slack)
+    final = watch_on.client(key).get("/api/status", params={"task_id": task_id}).json()["data"]
+    strip = lambda d: {k: v for k, v in d.items() if k != "response"}  # noqa: E731 - signed URLs differ
+    assert strip(events[-1]) == strip(final)
+
+
+def test_stream_of_a_finished_task_and_errors(server_factory: Callable[..., LiveServer]) -> None:
+    server = server_factory()
+    client = server.client(server.create_key(credits=100_000))
+    task_id = client.post("/api/generate", json={**BODY, "duration": 3, "mode": "std"}).json()["data"]["task_id"]
+    wait_for_task(client, task_id)
+    events, _, _ = read_stream(client, task_id)
+    assert len(events) == 1 and events[0]["status"] == "SUCCESS"
+
+    for params, status, code in (({}, 400, "INVALID_REQUEST"), ({"task_id": "n92nothing"}, 404, "TASK_NOT_FOUND")):
+        response = client.get("/api/status/stream", params=params)
+        assert response.status_code == status and response.json()["error_code"] == code
+    stranger = server.client(server.create_key(name="stranger"))
+    assert stranger.get("/api/status/stream", params={"task_id": task_id}).status_code == 404
+    assert server.client("hh-wrong").get("/api/status/stream", params={"task_id": task_id}).status_code == 401
