@@ -83,9 +83,9 @@ def test_an_uploaded_png_is_served_and_renders_without_the_private_address_check
         assert task["type"] == "image-to-video"
         assert task["response"]["height"] > task["response"]["width"]  # followed the portrait image
 
-        # Only the exact /uploads/<name> shape is read from storage; other loopback URLs still meet the guard.
+        # Only the exact /uploads/<name> shape counts as an upload; other loopback URLs are refused at submit.
         elsewhere = data["url"].replace("/uploads/", "/files/")
         body["image_urls"] = [elsewhere]
-        failed = wait_for_task(api, api.post("/api/generate", json=body).json()["data"]["task_id"])
-        assert failed["status"] == "FAILED"
-        assert "loopback" in failed["error_message"]
+        refused = api.post("/api/generate", json=body)
+        assert refused.status_code == 400, refused.text
+        assert "loopback" in refused.json()["message"] and "POST /api/upload" in refused.json()["message"]

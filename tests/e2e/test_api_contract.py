@@ -268,10 +268,9 @@ def test_private_addresses_are_refused_by_default(server_factory, image_server) 
     server = server_factory(HAPPYHORSE_ALLOW_PRIVATE_URLS="false")
     url = image_server.put("a.png", png_bytes(64, 64, (200, 30, 30)))
     with server.client(server.create_key(credits=1000)) as client:
-        task_id = client.post("/api/generate", json=body(image_urls=[url])).json()["data"]["task_id"]
-        data = wait_for_task(client, task_id)
-    assert data["status"] == "FAILED"
-    assert "private" in data["error_message"] or "loopback" in data["error_message"]
+        refused = client.post("/api/generate", json=body(image_urls=[url]))  # a literal loopback host: at submit
+        assert refused.status_code == 400 and "loopback" in refused.json()["message"], refused.text
+        assert balance(client) == 1000
 
 
 # --- rate limits ------------------------------------------------------------------------------------------------

@@ -23,12 +23,16 @@ from happyhorse.client._base import (
     build_generate_body,
     download_target,
     error_from_response,
+    local_inputs,
     parse_balance,
     parse_envelope,
     parse_task_page,
     partial_path,
     task_list_params,
+    upload_files,
+    upload_url,
     video_url_of,
+    with_uploads,
 )
 from happyhorse.client.errors import APIConnectionError
 from happyhorse.client.polling import (
@@ -114,6 +118,7 @@ class AsyncClient(BaseClient):
             InvalidRequest: a field breaks the contract (``error_code`` names the rule).
             InvalidApiKey, InsufficientCredits, RateLimited, ServerError, APIConnectionError.
         """
+        image_urls, elements = await self._upload_local(image_urls, elements)
         body = build_generate_body(
             prompt, mode=mode, duration=duration, aspect_ratio=aspect_ratio, image_urls=image_urls,
             sound=sound, cfg_scale=cfg_scale, multi_prompt=multi_prompt, elements=elements,
@@ -259,6 +264,24 @@ class AsyncClient(BaseClient):
                     raise APIConnectionError(f"download of {url} failed: {reason}") from exc
             await self._sleep(delay)
 
+    async def upload(self, path: str | os.PathLike[str]) -> str:
+        """Upload a local image (``POST /api/upload``); returns its URL on the server for ``image_urls``.
+
+        ``generate`` does this by itself for every image or element URL that is a file on disk.
+
+        Raises:
+            InvalidRequest: not an image the server accepts (format, size, pixels).
+            HappyHorseError: the file cannot be read.
+        """
+        data = await self._request("POST", "/api/upload", files=upload_files(path), retry=self._retry_state())
+        return upload_url(data)
+
+    async def _upload_local(
+        self, image_urls: Sequence[str] | None, elements: Sequence[ElementLike] | None
+    ) -> tuple[list[str] | None, list[ElementLike] | None]:
+        uploaded = {path: await self.upload(path) for path in local_inputs(image_urls, elements)}
+        return with_uploads(image_urls, elements, uploaded)
+
     async def credits(self) -> int:
         """The API key's account balance, in credits."""
         data = await self._request("GET", "/api/credits", retry=self._retry_state())
@@ -304,11 +327,12 @@ class AsyncClient(BaseClient):
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        files: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         while True:
             try:
                 response = await self._http.request(
-                    method, self._url(path), params=params, json=json,
+                    method, self._url(path), params=params, json=json, files=files,
                     headers={**self._auth_headers(), **(headers or {})},
                 )
             except httpx.TransportError as exc:

@@ -6,6 +6,8 @@ differ only in ``await``.
 
 from __future__ import annotations
 
+import dataclasses
+import mimetypes
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -190,3 +192,80 @@ def download_target(path: str | os.PathLike[str], url: str, task_id: str | None)
 def partial_path(target: Path) -> Path:
     """The temporary file a download streams into; renamed over ``target`` once complete."""
     return target.with_name(target.name + ".part")
+
+
+# -- local files as input images ------------------------------------------------------------------
+
+PathLike = str | os.PathLike[str]
+
+
+def is_local_path(value: Any) -> bool:
+    """Whether an image "URL" is a file on this machine: not http(s), and an existing file."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or value.lower().startswith(("http://", "https://")):
+        return False
+    try:
+        return Path(value).expanduser().is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def upload_files(path: PathLike) -> dict[str, tuple[str, bytes, str]]:
+    """The multipart ``files`` of ``POST /api/upload`` for ``path`` (the server sniffs the type)."""
+    file = Path(path).expanduser()
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise HappyHorseError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    return {"file": (file.name, data, media_type)}
+
+
+def upload_url(data: Mapping[str, Any]) -> str:
+    url = data.get("url")
+    if not isinstance(url, str) or not url:
+        raise APIError(200, None, f"unexpected /api/upload answer: url is {url!r}")
+    return url
+
+
+def element_urls(element: ElementLike) -> list[Any]:
+    if isinstance(element, Element):
+        return list(element.element_input_urls)
+    for key in ("element_input_urls", "images"):
+        if isinstance(element.get(key), list | tuple):
+            return list(element[key])
+    return []
+
+
+def local_inputs(image_urls: Sequence[Any] | None, elements: Sequence[ElementLike] | None) -> list[Any]:
+    """The local files among the image and element URLs, each once, in order."""
+    found: list[Any] = []
+    candidates = list(image_urls or []) + [url for e in elements or [] for url in element_urls(e)]
+    for value in candidates:
+        if is_local_path(value) and value not in found:
+            found.append(value)
+    return found
+
+
+def with_uploads(
+    image_urls: Sequence[Any] | None, elements: Sequence[ElementLike] | None, uploaded: Mapping[Any, str]
+) -> tuple[list[str] | None, list[ElementLike] | None]:
+    """The image and element URLs with each uploaded local file replaced by its URL."""
+    def swap(urls: Sequence[Any]) -> list[str]:
+        return [uploaded.get(url, url) if is_local_path(url) else url for url in urls]
+
+    new_images = swap(image_urls) if image_urls is not None else None
+    if elements is None:
+        return new_images, None
+    new_elements: list[ElementLike] = []
+    for element in elements:
+        if isinstance(element, Element):
+            new_elements.append(dataclasses.replace(element, element_input_urls=swap(element.element_input_urls)))
+            continue
+        changed = dict(element)
+        for key in ("element_input_urls", "images"):
+            if isinstance(changed.get(key), list | tuple):
+                changed[key] = swap(changed[key])
+        new_elements.append(changed)
+    return new_images, new_elements

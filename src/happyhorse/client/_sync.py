@@ -22,12 +22,16 @@ from happyhorse.client._base import (
     build_generate_body,
     download_target,
     error_from_response,
+    local_inputs,
     parse_balance,
     parse_envelope,
     parse_task_page,
     partial_path,
     task_list_params,
+    upload_files,
+    upload_url,
     video_url_of,
+    with_uploads,
 )
 from happyhorse.client.errors import APIConnectionError
 from happyhorse.client.polling import (
@@ -111,6 +115,7 @@ class Client(BaseClient):
             InvalidRequest: a field breaks the contract (``error_code`` names the rule).
             InvalidApiKey, InsufficientCredits, RateLimited, ServerError, APIConnectionError.
         """
+        image_urls, elements = self._upload_local(image_urls, elements)
         body = build_generate_body(
             prompt, mode=mode, duration=duration, aspect_ratio=aspect_ratio, image_urls=image_urls,
             sound=sound, cfg_scale=cfg_scale, multi_prompt=multi_prompt, elements=elements,
@@ -256,6 +261,24 @@ class Client(BaseClient):
                     raise APIConnectionError(f"download of {url} failed: {reason}") from exc
             self._sleep(delay)
 
+    def upload(self, path: str | os.PathLike[str]) -> str:
+        """Upload a local image (``POST /api/upload``); returns its URL on the server for ``image_urls``.
+
+        ``generate`` does this by itself for every image or element URL that is a file on disk.
+
+        Raises:
+            InvalidRequest: not an image the server accepts (format, size, pixels).
+            HappyHorseError: the file cannot be read.
+        """
+        data = self._request("POST", "/api/upload", files=upload_files(path), retry=self._retry_state())
+        return upload_url(data)
+
+    def _upload_local(
+        self, image_urls: Sequence[str] | None, elements: Sequence[ElementLike] | None
+    ) -> tuple[list[str] | None, list[ElementLike] | None]:
+        uploaded = {path: self.upload(path) for path in local_inputs(image_urls, elements)}
+        return with_uploads(image_urls, elements, uploaded)
+
     def credits(self) -> int:
         """The API key's account balance, in credits."""
         data = self._request("GET", "/api/credits", retry=self._retry_state())
@@ -300,11 +323,12 @@ class Client(BaseClient):
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        files: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         while True:
             try:
                 response = self._http.request(
-                    method, self._url(path), params=params, json=json,
+                    method, self._url(path), params=params, json=json, files=files,
                     headers={**self._auth_headers(), **(headers or {})},
                 )
             except httpx.TransportError as exc:

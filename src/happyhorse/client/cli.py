@@ -204,7 +204,7 @@ def generate(
     duration: Annotated[int | None, typer.Option("--duration", help="Seconds, 3-15 (default: 5).")] = None,
     aspect: Annotated[AspectChoice | None, typer.Option("--aspect", help="Aspect ratio (default: 16:9).")] = None,
     image: Annotated[
-        list[str] | None, typer.Option("--image", help="Image URL: first frame, then last frame.")
+        list[str] | None, typer.Option("--image", help="Image URL or file: first frame, then last.")
     ] = None,
     no_sound: Annotated[bool, typer.Option("--no-sound", help="No audio track.")] = False,
     cfg: Annotated[float | None, typer.Option("--cfg", help="Prompt adherence, 0-1 (default: 0.5).")] = None,
@@ -212,7 +212,7 @@ def generate(
         list[str] | None, typer.Option("--shot", help="A shot of a multi-shot video: PROMPT:SECONDS.")
     ] = None,
     element: Annotated[
-        list[str] | None, typer.Option("--element", help="A subject for @NAME in prompts: NAME=URL,URL…")
+        list[str] | None, typer.Option("--element", help="A subject for @NAME: NAME=URL,URL… (URLs or files).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Same seed + same request = same video.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the video and download it.")] = False,

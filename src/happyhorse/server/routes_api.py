@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from happyhorse.contract import parse_generate
 from happyhorse.contract_schema import CreditsResponse, GenerateResponse, StatusResponse
 from happyhorse.errors import InvalidApiKey, InvalidRequest, TaskNotFound
+from happyhorse.media.url_rules import check_request_hosts
 from happyhorse.server.auth import REVOKED_OR_UNKNOWN, authenticate, bearer_token, touch_if_due
 from happyhorse.server.errors import envelope
 from happyhorse.server.openapi import ERROR_RESPONSES, GENERATE_BODY, STATUS_PARAMETERS
@@ -58,6 +59,7 @@ async def generate(request: Request) -> JSONResponse:
     key = idempotency_key(request.headers)
     body = await read_json_object(request)
     generate_request = parse_generate(body)
+    check_request_hosts(generate_request, state.settings)  # a literally private image host: 400, with the way out
     callback_url(body, state.settings)  # refused before anything is charged
     state.check_request(generate_request)
     admitted = await admit(state.db, state.settings, caller.account_id, caller.key_id, generate_request, body, key)
