@@ -15,6 +15,7 @@ from happyhorse.config import Settings
 from happyhorse.dispatch.factory import create_dispatcher
 from happyhorse.engines.registry import request_checker
 from happyhorse.server import routes_api, routes_files, routes_tasks, status_stream, uploads
+from happyhorse.server.api_docs import install_api_docs
 from happyhorse.server.dashboard import mount_dashboard
 from happyhorse.server.errors import install_error_handlers
 from happyhorse.server.openapi import GENERATE_BODY_DEFS
@@ -104,7 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     otel = settings.telemetry
     app = FastAPI(title="happyhorse", version="1.0", description=DESCRIPTION, lifespan=lifespan,
-                  telemetry={"tracing": otel, "metrics": otel, "logs": otel})
+                  telemetry={"tracing": otel, "metrics": otel, "logs": otel},
+                  docs_url=None, redoc_url=None)  # api_docs serves them from the package
     install_error_handlers(app)
     app.add_middleware(QuotaHeaders)
     app.include_router(routes_api.router)
@@ -130,5 +132,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    install_api_docs(app)
     mount_dashboard(app, settings)
     return app
