@@ -28,6 +28,7 @@ from starlette.datastructures import UploadFile
 
 from happyhorse.config import Settings
 from happyhorse.contract import MODEL_NAME, parse_generate
+from happyhorse.engines.base import FRAME_SIZES
 from happyhorse.errors import (
     ApiError,
     Conflict,
@@ -54,12 +55,8 @@ DEFAULT_SIZE = "720x1280"  # OpenAI's default
 DEFAULT_SECONDS = "4"  # OpenAI's default
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 MAX_FORM_BYTES_OVERHEAD = 64 * 1024
-# size → (aspect ratio, the mode it implies when the model name does not pick one)
-SIZES = {
-    "1280x720": ("16:9", "std"), "1920x1080": ("16:9", "pro"),
-    "720x1280": ("9:16", "std"), "1080x1920": ("9:16", "pro"),
-    "720x720": ("1:1", "std"), "1080x1080": ("1:1", "pro"),
-}  # fmt: skip
+# size → (aspect ratio, the mode it implies when the model name does not pick one): the engines' frame sizes
+SIZES = {f"{w}x{h}": (ratio, mode) for (mode, ratio), (w, h) in FRAME_SIZES.items()}
 RENDERED = {(ratio, mode): size for size, (ratio, mode) in SIZES.items()}
 STATUS = {"QUEUED": "queued", "RUNNING": "in_progress", "SUCCESS": "completed", "FAILED": "failed",
           "CANCELLED": "failed"}
@@ -452,3 +449,10 @@ def _thumbnail(store: Any, key: str) -> bytes:
     out = io.BytesIO()
     image.convert("RGB").save(out, "JPEG", quality=90)
     return out.getvalue()
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def not_here(rest: str, request: Request) -> Response:
+    """Remix, edits, extensions, characters and anything else under /v1/: OpenAI's 404, not the /api/ envelope."""
+    return error_response(OpenAIError(404, f"{request.method} /v1/{rest} is not available on this server",
+                                      code="unknown_url"))
