@@ -156,8 +156,9 @@ def _after_commit(session: Session) -> None:
 
 
 @sa_event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, _previous: Any) -> None:
-    session.info.pop(_PENDING, None)
+def _after_rollback(session: Session, previous: Any) -> None:
+    if getattr(previous, "parent", None) is None:  # the outermost transaction rolled back
+        session.info.pop(_PENDING, None)
 
 
 def libpq_url(url: str) -> str:
