@@ -41,8 +41,10 @@ async def read_json_object(request: Request) -> Any:
     raw = await request.body()
     try:
         return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: line {exc.lineno}, column {exc.colno}") from None
     except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("request body must be a JSON object") from None
+        raise InvalidRequest("request body is not valid JSON: it is not UTF-8 text") from None
 
 
 def ok(data: Any) -> JSONResponse:

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
+
+from happyhorse.errors import ApiError, NotFound
+from happyhorse.server.errors import error_response
 
 router = APIRouter(tags=["results"])
+
+
+class LinkInvalid(ApiError):
+    """A result link whose signature does not match or whose time is up (the API's error envelope)."""
+
+    status = 403
+    error_code = "LINK_INVALID"
+    default_message = "this link is invalid or has expired"
+
+
+def not_found(key: str) -> Response:
+    return error_response(NotFound(f"no such file: {key}"))
 
 
 @router.api_route("/files/{key}", methods=["GET", "HEAD"], include_in_schema=False)
@@ -14,13 +29,13 @@ async def result_file(request: Request, key: str, expires: str = "", signature: 
 
     store = request.app.state.store
     if not isinstance(store, LocalResultStore):
-        return JSONResponse({"message": "not found"}, status_code=404)
+        return not_found(key)
     try:
         path = store.path_for(key)
     except ValueError:
-        return JSONResponse({"message": "not found"}, status_code=404)
+        return not_found(key)
     if not store.verify(key, expires, signature):
-        return JSONResponse({"message": "this link is invalid or has expired"}, status_code=403)
+        return error_response(LinkInvalid())
     if not path.is_file():
-        return JSONResponse({"message": "not found"}, status_code=404)
+        return not_found(key)
     return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
