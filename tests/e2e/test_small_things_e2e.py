@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
 from harness import wait_for_task
 
 pytestmark = pytest.mark.e2e
