@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -175,3 +176,34 @@ def test_errors_raise_the_sdk_classes(live_server: LiveServer) -> None:
         assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
     bad_image = raw.post("/v1/videos", data={"prompt": "a"}, files={"input_reference": ("x.png", b"not an image")})
     assert bad_image.status_code == 400 and bad_image.json()["error"]["param"] == "input_reference"
+
+
+def test_idempotency_key_through_the_sdk(live_server: LiveServer) -> None:
+    client = sdk(live_server, live_server.create_key())
+    once = {"Idempotency-Key": "openai-once"}
+    first = client.videos.create(prompt="a horse", seconds="3", extra_headers=once)
+    again = client.videos.create(prompt="a horse", seconds="3", extra_headers=once)
+    assert again.id == first.id
+    with pytest.raises(ConflictError) as conflict:
+        client.videos.create(prompt="another horse", seconds="3", extra_headers=once)
+    assert conflict.value.code == "idempotency_conflict"
+    assert [v.id for v in client.videos.list()] == [first.id]
+
+
+def test_ssrf_guard_and_rate_limit(server_factory: Callable[..., LiveServer], tmp_path: Path) -> None:
+    server = server_factory(HAPPYHORSE_ALLOW_PRIVATE_URLS="false", HAPPYHORSE_RATE_LIMIT_GENERATE="3/minute")
+    client = sdk(server, server.create_key())
+    with pytest.raises(BadRequestError):  # a loopback URL as the first frame: the SSRF guard refuses it
+        # (the SDK's create() takes only files for input_reference: the URL form goes through extra_body)
+        client.videos.create(prompt="a horse", seconds="3",
+                             extra_body={"input_reference": {"image_url": "http://127.0.0.1:9/first.png"}})
+    first = tmp_path / "first.png"
+    first.write_bytes(png_bytes(1280, 720, (20, 160, 60)))
+    with first.open("rb") as handle:  # an uploaded file is this server's own upload: allowed
+        video = client.videos.create_and_poll(prompt="a horse", seconds="3", size="1280x720",
+                                              input_reference=handle, poll_interval_ms=POLL_MS)
+    assert video.status == "completed", video.error
+    client.videos.create(prompt="a horse", seconds="3")
+    with pytest.raises(RateLimitError) as limited:
+        client.videos.create(prompt="a horse", seconds="3")
+    assert limited.value.code == "rate_limit_exceeded" and "retry-after" in limited.value.response.headers

@@ -27,7 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.datastructures import UploadFile
 
 from happyhorse.config import Settings
-from happyhorse.contract import MODEL_NAME, parse_generate
+from happyhorse.contract import MODEL_NAME, GenerateRequest, parse_generate
 from happyhorse.engines.base import FRAME_SIZES
 from happyhorse.errors import (
     ApiError,
@@ -269,6 +269,16 @@ def reference_url(fields: dict[str, Any]) -> str | None:
     raise invalid("input_reference must be an image file (multipart) or {\"image_url\": ...}", "input_reference")
 
 
+def check_hosts(generate: GenerateRequest, settings: Settings) -> None:
+    """The SSRF guard on ``image_urls`` at submit, as ``/api/generate`` applies it (the worker's fetch checks again)."""
+    from happyhorse.media.url_rules import check_request_hosts
+
+    try:
+        check_request_hosts(generate, settings)
+    except InvalidRequest as exc:
+        raise invalid(exc.message, "input_reference") from None
+
+
 async def store_reference(request: Request, settings: Settings, data: bytes) -> str:
     """Keep the uploaded first frame as ``POST /api/upload`` does; its URL goes in ``image_urls[0]``."""
     from happyhorse.media.images import ImageError, probe_image
@@ -311,6 +321,7 @@ async def create_video(request: Request) -> Response:
     generate = parse_generate(body)
     generate.echo["openai"] = openai_meta
     state.check_request(generate)
+    check_hosts(generate, settings)
     # The fingerprint is the meaning, not the bytes: the stored upload's name differs on every retry.
     fingerprint_body = {**body, "openai": openai_meta, "image_urls": ["<input_reference>"] if data else
                         body.get("image_urls")}
