@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ import torch
 
 from happyhorse.config import Settings
 from happyhorse.engines.base import AUDIO_SAMPLE_RATE, Clip, Element, EngineError, Progress, Shot
+from happyhorse.engines.diffusers import options as speed
 from happyhorse.engines.diffusers.audio import AudioSource, to_stereo_48k
 from happyhorse.engines.diffusers.families import (
     FAMILIES,
@@ -101,6 +103,21 @@ class DiffusersEngine:
             self._model(profile)
             if profile.audio is not None:
                 self._audio_source(profile.audio)
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """One short render per compiled profile, so the first task is not the one that compiles."""
+        seen: set[tuple[Any, ...]] = set()
+        for profile in self.profiles.profiles.values():
+            if not profile.compile or profile.load_key in seen or profile.kind != "text_to_video":
+                continue
+            seen.add(profile.load_key)
+            width, height = self.frame_size(profile.mode, "16:9")
+            started = time.monotonic()
+            self._render(Shot(index=0, prompt="warm-up", num_frames=9, width=width, height=height, seed=0,
+                              sound=False, mode=profile.mode), lambda _: None)
+            log.info("compiled [%s] (%s): warm-up render %.1fs", profile.mode, profile.compile,
+                     time.monotonic() - started)
 
     def preload(self, path: str, pipe: Any) -> None:
         """Serve every profile whose model is ``path`` with ``pipe``, a pipeline already built and
@@ -125,14 +142,27 @@ class DiffusersEngine:
         info = self.profiles.model_info(profile.path, profile.pipeline)
         if info.family is None:
             raise EngineError(f"cannot load [{profile.mode}].{profile.kind}: {info.problem or 'unknown pipeline'}")
+        try:
+            speed.check_profile(profile, self.device.type)
+        except ValueError as exc:
+            raise EngineError(f"cannot load {profile.path}: {exc}") from None
         dtype = self._dtype(profile.dtype)
         vae_dtype = profile.vae_dtype or ("float32" if info.family == "wan" else None)  # diffusers' advice
         if info.family == "wan":
             ensure_wan_prompt_cleaning()
-        base = self._from_pretrained(profile.path, dtype, vae_dtype, profile.cpu_offload, profile.vae_tiling)
+        offload = profile.offload or profile.cpu_offload
+        base = self._from_pretrained(profile.path, dtype, vae_dtype, offload, profile.vae_tiling,
+                                     profile.quantization == "fp8")
+        try:
+            compile_s = speed.apply(base, profile)
+        except (ValueError, TypeError) as exc:  # e.g. a cache diffusers has not registered for this model
+            raise EngineError(f"cannot load {profile.path}: [{profile.mode}].{profile.kind}: {exc}") from None
+        if profile.compile:
+            log.info("compile=%s set up in %.1fs for %s", profile.compile, compile_s, profile.path)
         if info.local_dir is None:  # a hub id: now in the cache, so its model_index.json can be read
             info = self.profiles.model_info(profile.path, profile.pipeline)
-        model = LoadedModel(info, FAMILIES[info.family or ""], base, self._offload(profile.cpu_offload))
+        model = LoadedModel(info, FAMILIES[info.family or ""], base,
+                            None if offload == "group" else self._offload(offload))
         model.pipes[type(base).__name__] = base
         model.hooked = base if model.offload else None
         self._models[profile.load_key] = model
@@ -152,12 +182,13 @@ class DiffusersEngine:
         return source
 
     def _from_pretrained(self, path: str, dtype: torch.dtype, vae_dtype: str | None, offload: str | None,
-                         vae_tiling: bool) -> Any:
+                         vae_tiling: bool, fp8: bool = False) -> Any:
         from diffusers import DiffusionPipeline
 
         dtypes: Any = {"default": dtype, "vae": getattr(torch, vae_dtype)} if vae_dtype else dtype
+        extra: dict[str, Any] = {"quantization_config": speed.fp8_quantization_config()} if fp8 else {}
         try:
-            pipe = DiffusionPipeline.from_pretrained(path, dtype=dtypes)
+            pipe = DiffusionPipeline.from_pretrained(path, dtype=dtypes, **extra)
         except (OSError, ValueError) as exc:
             raise EngineError(f"cannot load the model at {path}: {exc}") from None
         pipe.set_progress_bar_config(disable=True)
@@ -168,6 +199,9 @@ class DiffusersEngine:
             pipe.enable_sequential_cpu_offload(device=self.device)
         elif offload == "model":
             pipe.enable_model_cpu_offload(device=self.device)
+        elif offload == "group" and self.device.type == "cuda":  # check_profile refused it elsewhere
+            pipe.enable_group_offload(onload_device=self.device, offload_device=torch.device("cpu"),
+                                      offload_type="leaf_level", use_stream=True)
         else:
             pipe.to(self.device)
         return pipe
@@ -247,6 +281,7 @@ class DiffusersEngine:
             pass_last = last if is_last else None
             pass_kind = kind_of(bool(shot.elements), pass_first is not None, pass_last is not None)
             pipe = model.pipeline_for(pass_kind)
+            speed.reset(pipe)  # a step cache starts empty for every pass of every task
             out = family.call(pipe, PassInputs(
                 kind=pass_kind, prompt=prompt, negative_prompt=negative, width=width, height=height,
                 num_frames=count, fps=shot.fps, steps=profile.steps, guidance=guidance,

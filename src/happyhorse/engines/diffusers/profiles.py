@@ -25,6 +25,7 @@ from typing import Any
 
 from happyhorse.contract import GenerateRequest
 from happyhorse.engines.base import FRAME_SIZES
+from happyhorse.engines.diffusers import options as speed
 from happyhorse.engines.diffusers.frames import frame_size_for, parse_resolution
 from happyhorse.errors import InvalidRequest
 
@@ -33,7 +34,8 @@ KINDS = ("text_to_video", "image_to_video", "first_last_frame", "elements")
 DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16",
           "float32": "float32", "fp32": "float32"}
 OPTIONS = ("steps", "resolution", "guidance", "frames_per_pass", "dtype", "vae_dtype", "cpu_offload",
-           "vae_tiling", "negative_prompt", "pipeline", "audio", "pin_keyframes", "call_args")
+           "vae_tiling", "negative_prompt", "pipeline", "audio", "pin_keyframes", "call_args",
+           "cache", "compile", "quantization", "parallel", "offload")
 AUDIO_OPTIONS = ("path", "steps", "guidance", "dtype", "cpu_offload", "negative_prompt", "call_args")
 
 # What each supported pipeline class can render, by family. Wan's answer also depends on
@@ -78,11 +80,18 @@ class Profile:
     audio: AudioSourceSpec | None = None
     pin_keyframes: bool = True  # first/last output frame = the given image, exactly
     call_args: Mapping[str, Any] = field(default_factory=dict)
+    cache: Mapping[str, Any] | None = None  # {"kind": "first_block", "threshold": 0.2}: options.CACHE_KINDS
+    compile: str | None = None  # None | "regional" | "full"
+    quantization: str | None = None  # None | "fp8_storage" | "fp8"
+    parallel: Mapping[str, int] | None = None  # {"ulysses": N} | {"ring": N}
+    offload: str | None = None  # None | "model" | "sequential" | "group" (wins over cpu_offload)
 
     @property
-    def load_key(self) -> tuple[str, str | None, str | None, str | None, bool]:
+    def load_key(self) -> tuple[Any, ...]:
         """Profiles with the same key share one loaded pipeline."""
-        return (self.path, self.dtype, self.vae_dtype, self.cpu_offload, self.vae_tiling)
+        cache = repr(sorted(self.cache.items())) if self.cache else None
+        return (self.path, self.dtype, self.vae_dtype, self.offload or self.cpu_offload, self.vae_tiling,
+                cache, self.compile, self.quantization)
 
 
 @dataclass(frozen=True)
@@ -336,6 +345,14 @@ class _Parser:
                 out[key] = dict(value)
             elif key == "audio":
                 out[key] = self.audio(value, at)
+            elif key in ("cache", "compile", "quantization", "parallel", "offload"):
+                try:
+                    out[key] = {"cache": speed.parse_cache, "parallel": speed.parse_parallel,
+                                "compile": lambda v: speed.parse_choice(v, speed.COMPILE),
+                                "quantization": lambda v: speed.parse_choice(v, speed.QUANTIZATION),
+                                "offload": lambda v: speed.parse_choice(v, speed.OFFLOAD)}[key](value)
+                except ValueError as exc:
+                    raise self.fail(at, str(exc)) from None
         return out
 
     def guidance(self, value: object, at: str) -> tuple[float, float]:

@@ -1,0 +1,145 @@
+"""Speed and memory options of a profile, applied through diffusers' own API.
+
+    cache        = { kind = "first_block", threshold = 0.2 }   # transformer.enable_cache(...)
+    compile      = "regional" | "full"                         # compile_repeated_blocks / torch.compile
+    quantization = "fp8_storage" | "fp8"                       # layerwise casting / TorchAoConfig float8
+    parallel     = { ulysses = 2 } | { ring = 2 }              # ContextParallelConfig (refused, see below)
+    offload      = "model" | "sequential" | "group"            # beside vae_tiling
+
+``parse`` is torch-free (the API process and ``models check`` use it); ``apply``, ``reset`` and
+``can_honour`` import torch lazily. Every refusal is a ``ValueError`` whose message says what this
+machine lacks, raised at load so a server never starts with an option it cannot honour.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Mapping
+from typing import Any
+
+CACHE_KINDS = {"first_block": "FirstBlockCacheConfig", "taylorseer": "TaylorSeerCacheConfig",
+               "mag": "MagCacheConfig", "faster": "FasterCacheConfig", "sea": "SeaCacheConfig"}
+COMPILE = ("regional", "full")
+QUANTIZATION = ("fp8_storage", "fp8")
+OFFLOAD = ("model", "sequential", "group")
+PARALLEL = ("ulysses", "ring")
+
+
+def parse_cache(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict) or value.get("kind") not in CACHE_KINDS:
+        raise ValueError(f"must be a table with kind = one of {', '.join(CACHE_KINDS)}, got {value!r}")
+    args = {k: v for k, v in value.items() if k != "kind"}
+    for key, item in args.items():
+        if not isinstance(item, int | float | bool | str | list):
+            raise ValueError(f"`{key}` must be a number, a string or a list, got {item!r}")
+    return {"kind": value["kind"], **args}
+
+
+def parse_choice(value: object, choices: tuple[str, ...]) -> str | None:
+    if value is False or value == "none":
+        return None
+    if value not in choices:
+        raise ValueError(f"must be one of {', '.join(repr(c) for c in choices)} or false, got {value!r}")
+    return str(value)
+
+
+def parse_parallel(value: object) -> dict[str, int]:
+    if (not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in PARALLEL
+            or type(next(iter(value.values()))) is not int or next(iter(value.values())) < 1):
+        raise ValueError(f"must be {{ ulysses = N }} or {{ ring = N }} with N >= 1, got {value!r}")
+    return {str(k): int(v) for k, v in value.items()}
+
+
+def cache_config(spec: Mapping[str, Any], current_timestep: Any = None) -> Any:
+    """The diffusers config object for a parsed ``cache`` table."""
+    import diffusers
+
+    name = CACHE_KINDS[spec["kind"]]
+    cls = getattr(diffusers, name, None)
+    if cls is None:
+        raise ValueError(f"cache kind {spec['kind']!r}: this diffusers ({diffusers.__version__}) has no {name}")
+    args = {k: v for k, v in spec.items() if k != "kind"}
+    if spec["kind"] == "faster" and current_timestep is not None:
+        args.setdefault("current_timestep_callback", current_timestep)
+    try:
+        return cls(**args)
+    except TypeError as exc:
+        raise ValueError(f"cache {spec['kind']!r}: {exc}") from None
+
+
+def can_honour(option: str, value: Any, device: str | None = None) -> str | None:
+    """None when this machine can honour ``option = value``, else why not (in words)."""
+    import torch
+
+    cuda = torch.cuda.is_available() if device is None else device.startswith("cuda") and torch.cuda.is_available()
+    if option == "cache":
+        try:
+            cache_config(value, current_timestep=lambda: 0)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    if option == "quantization" and value == "fp8":
+        if importlib.util.find_spec("torchao") is None:
+            return "quantization = \"fp8\" needs torchao (pip install torchao)"
+        if not cuda:
+            return "quantization = \"fp8\" (float8 compute) needs a CUDA GPU; this machine has none"
+        major, minor = torch.cuda.get_device_capability()
+        if (major, minor) < (8, 9):
+            return (f"quantization = \"fp8\" needs compute capability 8.9+ (Ada, Hopper); "
+                    f"this GPU is {major}.{minor}: use \"fp8_storage\"")
+        return None
+    if option == "offload" and value == "group" and not cuda:
+        return "offload = \"group\" streams weights to a CUDA GPU; this machine has none"
+    if option == "parallel":
+        return (f"parallel = {value}: context parallelism across engine groups is not wired into the "
+                f"serving path yet; remove `parallel` (docs/models.md)")
+    if option == "compile" and not hasattr(torch, "compile"):
+        return "compile needs torch.compile (torch 2.x)"
+    return None
+
+
+def check_profile(profile: Any, device: str | None = None) -> None:
+    """Raise ValueError naming the first option of ``profile`` this machine cannot honour."""
+    for option in ("cache", "quantization", "offload", "parallel", "compile"):
+        value = getattr(profile, option)
+        if value:
+            problem = can_honour(option, value, device)
+            if problem:
+                raise ValueError(f"[{profile.mode}].{profile.kind}: {problem}")
+
+
+def fp8_quantization_config() -> Any:
+    """The ``quantization_config`` for ``from_pretrained`` with quantization = "fp8"."""
+    from diffusers import PipelineQuantizationConfig, TorchAoConfig
+
+    return PipelineQuantizationConfig(quant_mapping={"transformer": TorchAoConfig("float8dq_e4m3")})
+
+
+def apply(pipe: Any, profile: Any) -> float:
+    """Storage casting, cache and compilation on ``pipe.transformer``; returns seconds spent compiling
+    (the compile itself happens on the first call, which is the warm-up render's job)."""
+    import torch
+
+    transformer = getattr(pipe, "transformer", None)
+    if transformer is None:
+        return 0.0
+    if profile.quantization == "fp8_storage":
+        transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn,
+                                             compute_dtype=transformer.dtype)
+    if profile.cache:
+        transformer.enable_cache(cache_config(profile.cache, lambda: getattr(pipe, "current_timestep", 0)))
+    started = time.monotonic()
+    if profile.compile == "regional":
+        transformer.compile_repeated_blocks(dynamic=True)
+    elif profile.compile == "full":
+        pipe.transformer = torch.compile(transformer, dynamic=True)
+    return time.monotonic() - started
+
+
+def reset(pipe: Any) -> None:
+    """Clear a cache's state so one task's residuals never leak into the next."""
+    transformer = getattr(pipe, "transformer", None)
+    transformer = getattr(transformer, "_orig_mod", transformer)
+    if transformer is not None and getattr(transformer, "is_cache_enabled", False):
+        transformer._reset_stateful_cache()
