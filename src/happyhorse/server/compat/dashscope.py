@@ -1,0 +1,275 @@
+"""Alibaba Model Studio (DashScope) asynchronous video synthesis under ``/api/v1/``.
+
+A thin adapter: the DashScope body becomes a HappyHorse ``/api/generate`` body, which runs through
+``parse_generate`` and the same admission (keys, rate limits, credits, Idempotency-Key, in-flight cap)
+as the native surface. Answers and errors are in DashScope's shape; see docs/compat.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from happyhorse.contract import MODEL_NAME, parse_generate
+from happyhorse.errors import ApiError, InsufficientCredits, InvalidApiKey, RateLimited
+from happyhorse.media.url_rules import check_request_hosts
+from happyhorse.server.auth import authenticate
+from happyhorse.server.presenters import task_data
+from happyhorse.server.routes_api import base_url
+from happyhorse.server.submit import admit, idempotency_key
+from happyhorse.store import tasks as task_repo
+from happyhorse.store.models import Task
+from happyhorse.tasks.status import TaskStatus
+
+router = APIRouter(prefix="/api/v1", include_in_schema=False)
+
+MODELS = {f"happyhorse-{v}-{kind}" for v in ("1.0", "1.1") for kind in ("t2v", "i2v", "r2v")}
+RESOLUTIONS = {"720P": "std", "1080P": "pro"}
+RATIOS = ("16:9", "9:16", "1:1")
+MAX_REFERENCES = 3
+_IMAGE_REF = re.compile(r"\[Image\s*(\d+)\]", re.IGNORECASE)
+_STATUS = {
+    TaskStatus.QUEUED: "PENDING",
+    TaskStatus.RUNNING: "RUNNING",
+    TaskStatus.SUCCESS: "SUCCEEDED",
+    TaskStatus.FAILED: "FAILED",
+    TaskStatus.CANCELLED: "CANCELED",
+}
+
+
+class DashScopeError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def _bad(message: str) -> DashScopeError:
+    return DashScopeError(400, "InvalidParameter", message)
+
+
+def _error(exc: Exception, request_id: str) -> JSONResponse:
+    if isinstance(exc, DashScopeError):
+        err = exc
+    elif isinstance(exc, InvalidApiKey):
+        err = DashScopeError(401, "InvalidApiKey", "Invalid API-key provided.")
+    elif isinstance(exc, InsufficientCredits):
+        err = DashScopeError(400, "Arrearage", exc.message)
+    elif isinstance(exc, RateLimited):
+        err = DashScopeError(429, "Throttling", exc.message, {"Retry-After": str(exc.retry_after)})
+    elif isinstance(exc, ApiError) and 400 <= exc.status < 500:
+        err = DashScopeError(400 if exc.status != 409 else 409, "InvalidParameter", exc.message)
+    else:
+        err = DashScopeError(500, "InternalError", "An internal error has occured, please try again later.")
+    body = {"request_id": request_id, "code": err.code, "message": err.message}
+    return JSONResponse(body, status_code=err.status, headers=err.headers)
+
+
+def _iso(value: Any) -> str | None:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if value is not None else None
+
+
+def _str_url(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(f"{field} must be a non-empty URL string")
+    return value.strip()
+
+
+def to_generate_body(body: Any) -> dict[str, Any]:
+    """The DashScope request as a HappyHorse ``/api/generate`` body (validated again by parse_generate)."""
+    if not isinstance(body, dict):
+        raise _bad("request body must be a JSON object")
+    model = body.get("model")
+    if model not in MODELS:
+        raise DashScopeError(400, "InvalidParameter", f"Model not exist: {model!r}; use one of {sorted(MODELS)}")
+    kind = str(model).rsplit("-", 1)[1]
+    inp = body.get("input")
+    if not isinstance(inp, dict):
+        raise _bad("input must be an object with a prompt")
+    params = body.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise _bad("parameters must be an object")
+    prompt = inp.get("prompt")
+    first = inp.get("img_url") or inp.get("first_frame_url")
+    last = inp.get("last_frame_url")
+    references: list[str] = []
+    media = inp.get("media") or []
+    if not isinstance(media, list):
+        raise _bad("input.media must be a list of {type, url} objects")
+    for i, item in enumerate(media):
+        if not isinstance(item, dict):
+            raise _bad(f"input.media[{i}] must be an object with type and url")
+        url = _str_url(item.get("url"), f"input.media[{i}].url")
+        kind_of = item.get("type")
+        if kind_of == "first_frame" and first is None:
+            first = url
+        elif kind_of == "last_frame" and last is None:
+            last = url
+        elif kind_of == "reference_image":
+            references.append(url)
+        else:
+            raise _bad(f"input.media[{i}].type {kind_of!r} is not supported here (first_frame, last_frame, "
+                       "reference_image; one first and one last frame)")
+    out: dict[str, Any] = {"model": MODEL_NAME}
+    if isinstance(prompt, str) and references:
+        if len(references) > MAX_REFERENCES:
+            raise _bad(f"at most {MAX_REFERENCES} reference_image media items (got {len(references)})")
+
+        def ref(match: re.Match[str]) -> str:
+            n = int(match.group(1))
+            if not 1 <= n <= len(references):
+                raise _bad(f"the prompt refers to [Image {n}] but only {len(references)} reference images were sent")
+            return f"@image{n}"
+
+        prompt = _IMAGE_REF.sub(ref, prompt)
+        # an element needs 2 to 4 views; one reference image is one view, so it is sent as both
+        out["elements"] = [{"name": f"image{n}", "element_input_urls": [url, url]}
+                           for n, url in enumerate(references, 1)]
+    elif references:
+        raise _bad("input.prompt is required")
+    if references and kind != "r2v":
+        raise _bad(f"reference_image media items need an r2v model, not {model}")
+    if kind == "r2v" and not references:
+        raise _bad("r2v models need at least one media item of type reference_image")
+    if kind == "i2v" and first is None:
+        raise _bad("i2v models need a first frame: input.img_url, input.first_frame_url or a first_frame media item")
+    if kind == "t2v" and (first is not None or last is not None):
+        raise _bad("t2v models take no images; use an i2v model for a first or last frame")
+    if last is not None and first is None:
+        raise _bad("a last frame needs a first frame")
+    images = [_str_url(u, "input image URL") for u in (first, last) if u is not None]
+    if images:
+        out["image_urls"] = images
+    out["prompt"] = prompt
+    if inp.get("negative_prompt") is not None:
+        out["negative_prompt"] = inp["negative_prompt"]
+    resolution = params.get("resolution", "1080P")
+    if not isinstance(resolution, str) or resolution.upper() not in RESOLUTIONS:
+        raise _bad(f"parameters.resolution must be 720P or 1080P (got {resolution!r})")
+    out["mode"] = RESOLUTIONS[resolution.upper()]
+    ratio = params.get("ratio", "16:9")
+    if ratio not in RATIOS:
+        raise _bad(f"parameters.ratio must be one of {', '.join(RATIOS)} (got {ratio!r})")
+    out["aspect_ratio"] = ratio
+    duration = params.get("duration", 5)
+    if isinstance(duration, bool) or not isinstance(duration, int) or not 3 <= duration <= 15:
+        raise _bad(f"parameters.duration must be an integer from 3 to 15 (got {duration!r})")
+    out["duration"] = duration
+    if params.get("seed") is not None:
+        out["seed"] = params["seed"]
+    audio = params.get("audio", True)
+    if not isinstance(audio, bool):
+        raise _bad("parameters.audio must be true or false")
+    out["sound"] = audio
+    watermark = params.get("watermark", False)
+    if not isinstance(watermark, bool):
+        raise _bad("parameters.watermark must be true or false")
+    if watermark:
+        raise _bad("parameters.watermark=true is not supported by this server yet; send false or omit it")
+    return out
+
+
+def task_output(task: Task, request: Request) -> dict[str, Any]:
+    state = request.app.state
+    status = _STATUS.get(TaskStatus(task.status), "UNKNOWN")
+    output: dict[str, Any] = {
+        "task_id": task.id,
+        "task_status": status,
+        "submit_time": _iso(task.created_at),
+        "scheduled_time": _iso(task.started_at),
+        "end_time": _iso(task.completed_at),
+    }
+    if status == "SUCCEEDED":
+        data = task_data(task, state.store, base_url(request), state.settings.result_retention)
+        urls = (data.get("response") or {}).get("resultUrls") or []
+        if urls:
+            output["video_url"] = urls[0]
+    elif status == "FAILED":
+        output["code"] = "InternalError"
+        output["message"] = task.error_message or "the task failed"
+    elif status == "CANCELED":
+        output["code"] = "TaskCanceled"
+        output["message"] = task.error_message or "the task was canceled"
+    return output
+
+
+def _usage(task: Task) -> dict[str, Any]:
+    done = task.status == TaskStatus.SUCCESS
+    return {"duration": task.duration if done else 0, "video_count": 1 if done else 0}
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise _bad("request body is not valid JSON") from None
+
+
+@router.post("/services/aigc/video-generation/video-synthesis")
+async def submit(request: Request) -> JSONResponse:
+    request_id = str(uuid.uuid4())
+    try:
+        state = request.app.state
+        caller = await authenticate(request)
+        if request.headers.get("x-dashscope-async", "").lower() != "enable":
+            raise DashScopeError(403, "AccessDenied", "current user api does not support synchronous calls")
+        await state.limiter.check("generate", caller.key_id)
+        body = await _body(request)
+        native = to_generate_body(body)
+        generate_request = parse_generate(native)
+        check_request_hosts(generate_request, state.settings)
+        state.check_request(generate_request)
+        admitted = await admit(state.db, state.settings, caller.account_id, caller.key_id, generate_request,
+                               native, idempotency_key(request.headers))
+        if not admitted.replayed:
+            await state.dispatcher.enqueue(admitted.task_id)
+        async with state.db.read() as session:
+            task = await task_repo.get(session, admitted.task_id)
+        assert task is not None
+        return JSONResponse({"request_id": request_id,
+                             "output": {"task_id": task.id, "task_status": _STATUS[TaskStatus(task.status)]}})
+    except Exception as exc:  # every failure in DashScope's shape, never the native envelope
+        return _error(exc, request_id)
+
+
+async def _visible(request: Request, task_id: str) -> tuple[Any, Task | None]:
+    state = request.app.state
+    caller = await authenticate(request)
+    await state.limiter.check("status", caller.key_id)
+    async with state.db.read() as session:
+        task = await task_repo.get_for_account(session, task_id, caller.account_id)
+    return caller, task
+
+
+@router.get("/tasks/{task_id}")
+async def fetch(task_id: str, request: Request) -> JSONResponse:
+    request_id = str(uuid.uuid4())
+    try:
+        _, task = await _visible(request, task_id)
+        if task is None:  # DashScope answers 200 with UNKNOWN for a task this key cannot see
+            return JSONResponse({"request_id": request_id, "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
+        return JSONResponse({"request_id": request_id, "output": task_output(task, request), "usage": _usage(task)})
+    except Exception as exc:
+        return _error(exc, request_id)
+
+
+@router.post("/tasks/{task_id}/cancel")
+async def cancel(task_id: str, request: Request) -> JSONResponse:
+    """DashScope cancels only PENDING tasks; a running or finished one is refused."""
+    request_id = str(uuid.uuid4())
+    try:
+        caller, task = await _visible(request, task_id)
+        if task is None:
+            raise DashScopeError(404, "NotFound", f"task {task_id} not found")
+        if task.status != TaskStatus.QUEUED or not await request.app.state.dispatcher.cancel(task_id,
+                                                                                             caller.account_id):
+            raise DashScopeError(400, "UnsupportedOperation",
+                                 f"task {task_id} is not PENDING and cannot be canceled")
+        return JSONResponse({"request_id": request_id})
+    except Exception as exc:
+        return _error(exc, request_id)

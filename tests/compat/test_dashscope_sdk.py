@@ -1,0 +1,120 @@
+"""The real ``dashscope`` SDK (1.x VideoSynthesis and the 2.x ``client.videos``), unmodified, against the real
+server in both deployments: submit, fetch, wait, download, cancel, errors as the SDK reports them, credits."""
+
+from __future__ import annotations
+
+import time
+
+import dashscope
+import httpx
+import pytest
+from dashscope import VideoSynthesis
+
+from happyhorse.pricing import task_cost
+from harness import LiveServer
+
+pytestmark = pytest.mark.e2e
+
+
+def balance(client: httpx.Client) -> int:
+    return int(client.get("/api/credits").json()["data"]["balance"])
+
+
+@pytest.fixture
+def ds_server(api_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> LiveServer:
+    monkeypatch.setattr(dashscope, "base_http_api_url", f"{api_server.url}/api/v1")
+    monkeypatch.setenv("DASHSCOPE_HTTP_BASE_URL", f"{api_server.url}/api/v1")
+    return api_server
+
+
+def test_v1_sdk_submit_fetch_wait_cancel_errors(ds_server: LiveServer) -> None:
+    key = ds_server.create_key(credits=100_000)
+    client = ds_server.client(key)
+    start = balance(client)
+
+    # a long task first, so the next one queues behind it (one engine process)
+    long = VideoSynthesis.async_call(model="happyhorse-1.0-t2v", prompt="a long ride", api_key=key,
+                                     duration=15, resolution="1080P", audio=True)
+    assert long.status_code == 200, long
+    queued = VideoSynthesis.async_call(model="happyhorse-1.0-t2v", prompt="waits", api_key=key,
+                                       duration=15, resolution="1080P")
+    assert queued.status_code == 200 and queued.output.task_status == "PENDING", queued
+    cancelled = VideoSynthesis.cancel(queued, api_key=key)
+    assert cancelled.status_code == 200, cancelled
+    after_cancel = VideoSynthesis.fetch(queued, api_key=key)
+    assert after_cancel.output.task_status == "CANCELED"
+    # a second cancel is refused: the task is no longer PENDING
+    again = VideoSynthesis.cancel(queued, api_key=key)
+    assert again.status_code == 400 and again.code == "UnsupportedOperation", again
+    assert balance(client) == start - task_cost("pro", 15, True)  # the cancelled one refunded
+
+    short = VideoSynthesis.async_call(model="happyhorse-1.0-t2v", prompt="a horse", api_key=key, duration=3,
+                                      resolution="720P", ratio="9:16", audio=False, seed=7)
+    assert short.status_code == 200, short
+    assert short.request_id and short.output.task_id
+    seen = VideoSynthesis.fetch(short.output.task_id, api_key=key)
+    assert seen.status_code == 200 and seen.output.task_status in ("PENDING", "RUNNING")
+    done = VideoSynthesis.wait(short, api_key=key)
+    assert done.status_code == 200 and done.output.task_status == "SUCCEEDED", done
+    assert done.output.submit_time and done.output.end_time
+    assert done.usage.video_count == 1 and done.usage.duration == 3
+    video = httpx.get(done.output.video_url, timeout=30)
+    assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+    assert balance(client) == start - task_cost("pro", 15, True) - task_cost("std", 3, False)
+
+    # the same task on the native surface
+    native = client.get("/api/status", params={"task_id": short.output.task_id}).json()["data"]
+    assert native["status"] == "SUCCESS" and native["request"]["aspect_ratio"] == "9:16"
+    assert native["request"]["mode"] == "std" and native["seed"] == 7
+    listed = client.get("/api/tasks").json()["data"]
+    ids = [t["task_id"] for t in (listed["tasks"] if isinstance(listed, dict) else listed)]
+    assert short.output.task_id in ids and long.output.task_id in ids
+
+    # errors as the SDK reports them
+    bad_key = VideoSynthesis.async_call(model="happyhorse-1.0-t2v", prompt="x", api_key="sk-nope")
+    assert bad_key.status_code == 401 and bad_key.code == "InvalidApiKey"
+    bad_ratio = VideoSynthesis.async_call(model="happyhorse-1.0-t2v", prompt="x", api_key=key, ratio="4:3")
+    assert bad_ratio.status_code == 400 and bad_ratio.code == "InvalidParameter" and "ratio" in bad_ratio.message
+    bad_model = VideoSynthesis.async_call(model="wan2.6-t2v", prompt="x", api_key=key)
+    assert bad_model.status_code == 400 and bad_model.code == "InvalidParameter"
+    poor = ds_server.create_key(credits=1)
+    arrears = VideoSynthesis.async_call(model="happyhorse-1.0-t2v", prompt="x", api_key=poor)
+    assert arrears.status_code == 400 and arrears.code == "Arrearage"
+    unknown = VideoSynthesis.fetch("no-such-task", api_key=key)
+    assert unknown.output.task_status == "UNKNOWN"
+    other = VideoSynthesis.fetch(short.output.task_id, api_key=ds_server.create_key(name="other"))
+    assert other.output.task_status == "UNKNOWN"
+
+    # without the async header: DashScope's refusal, in its shape
+    sync = httpx.post(f"{ds_server.url}/api/v1/services/aigc/video-generation/video-synthesis",
+                      headers={"Authorization": f"Bearer {key}"},
+                      json={"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}})
+    assert sync.status_code == 403 and sync.json()["code"] == "AccessDenied" and sync.json()["request_id"]
+    junk = httpx.post(f"{ds_server.url}/api/v1/services/aigc/video-generation/video-synthesis",
+                      headers={"Authorization": f"Bearer {key}", "X-DashScope-Async": "enable"}, content=b"{nope")
+    assert junk.status_code == 400 and junk.json()["code"] == "InvalidParameter"
+
+
+def test_v2_client_videos(ds_server: LiveServer) -> None:
+    key = ds_server.create_key(credits=100_000)
+    client = dashscope.Client(api_key=key, base_url=f"{ds_server.url}/api/v1")
+    job = client.videos.jobs.create(model="happyhorse-1.0-t2v", prompt="a horse", duration=3, resolution="720P",
+                                    parameters={"audio": False})
+    assert job.task_id and job.status in ("PENDING", "RUNNING")
+    final = client.videos.jobs.wait(job, poll_interval=0.5, max_interval=1, timeout=120)
+    assert final.succeeded and final.video_url
+    assert httpx.get(final.video_url, timeout=30).content[4:8] == b"ftyp"
+    snapshot = client.videos.jobs.fetch(job.task_id)
+    assert snapshot.status == "SUCCEEDED" and snapshot.usage is not None
+
+    long = client.videos.jobs.create(model="happyhorse-1.0-t2v", prompt="long", duration=15)
+    queued = client.videos.jobs.create(model="happyhorse-1.0-t2v", prompt="waits", duration=15)
+    deadline = time.monotonic() + 30
+    while client.videos.jobs.fetch(long.task_id).status == "PENDING":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    client.videos.jobs.cancel(queued.task_id)
+    assert client.videos.jobs.fetch(queued.task_id).status == "CANCELED"
+    with pytest.raises(dashscope.v2.errors.DashScopeError) as raised:  # type: ignore[attr-defined]
+        client.videos.jobs.create(model="happyhorse-1.0-t2v", prompt="x", ratio="4:3")
+    assert getattr(raised.value, "code", None) == "InvalidParameter"
