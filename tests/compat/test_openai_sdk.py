@@ -187,7 +187,16 @@ def test_idempotency_key_through_the_sdk(live_server: LiveServer) -> None:
     with pytest.raises(ConflictError) as conflict:
         client.videos.create(prompt="another horse", seconds="3", extra_headers=once)
     assert conflict.value.code == "idempotency_conflict"
-    assert [v.id for v in client.videos.list()] == [first.id]
+    # With a file: the same bytes replay, other bytes under the same key are a conflict.
+    image = png_bytes(64, 36, (10, 20, 30))
+    with_file = {"Idempotency-Key": "openai-file"}
+    one = client.videos.create(prompt="a horse", seconds="3", input_reference=("a.png", image), extra_headers=with_file)
+    two = client.videos.create(prompt="a horse", seconds="3", input_reference=("b.png", image), extra_headers=with_file)
+    assert one.id == two.id
+    with pytest.raises(ConflictError):
+        client.videos.create(prompt="a horse", seconds="3", input_reference=("c.png", png_bytes(64, 36, (1, 2, 3))),
+                             extra_headers=with_file)
+    assert [v.id for v in client.videos.list()] == [one.id, first.id]
 
 
 def test_ssrf_guard_and_rate_limit(server_factory: Callable[..., LiveServer], tmp_path: Path) -> None:

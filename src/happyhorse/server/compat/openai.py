@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import io
 import json
 from collections.abc import Awaitable, Callable
@@ -323,8 +324,8 @@ async def create_video(request: Request) -> Response:
     state.check_request(generate)
     check_hosts(generate, settings)
     # The fingerprint is the meaning, not the bytes: the stored upload's name differs on every retry.
-    fingerprint_body = {**body, "openai": openai_meta, "image_urls": ["<input_reference>"] if data else
-                        body.get("image_urls")}
+    fingerprint_body = {**body, "openai": openai_meta, "image_urls": [
+        f"input_reference sha256:{hashlib.sha256(data).hexdigest()}"] if data else body.get("image_urls")}
     admitted = await admit(state.db, settings, caller.account_id, caller.key_id, generate, fingerprint_body, key)
     if not admitted.replayed:
         await state.dispatcher.enqueue(admitted.task_id)
