@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
+# The base package alone (server, synthetic engine, SDK, CLI): what `make run` needs, no torch.
+BASE_STAMP := $(VENV)/.base-stamp
 # torch's CPU build lies on this machine's disk; pinning it keeps pip from fetching a CUDA build.
 TORCH ?= torch==2.13.0
 
@@ -11,12 +13,18 @@ TORCH ?= torch==2.13.0
 
 install: $(STAMP)
 
+# Everything (real-model engine and test tools too): a superset of the base install, in the same .venv.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e ".[diffusers,test]" "$(TORCH)"
-	touch $(STAMP)
+	touch $(BASE_STAMP) $(STAMP)
+
+$(BASE_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e .
+	touch $(BASE_STAMP)
 
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
@@ -24,7 +32,7 @@ browser:
 services:
 	@bash scripts/ensure-services.sh
 
-run: install
+run: $(BASE_STAMP)
 	$(BIN)/happyhorse serve
 
 lint: install
