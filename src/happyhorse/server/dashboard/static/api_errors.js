@@ -76,5 +76,18 @@ window.HappyHorseErrors = (function () {
     return showGeneral(alert, code ? `${message} (${code})` : message);
   }
 
+  // Editing a field clears its error (and its enclosing fields' errors: a shot's duration edit clears
+  // the "durations must add up" message on multi_prompt), never a sibling's.
+  function clearOnEdit(event) {
+    let field = event.target && event.target.closest ? event.target.closest("[data-field]") : null;
+    if (field) field.querySelectorAll("[aria-invalid=true]").forEach((el) => el.removeAttribute("aria-invalid"));
+    while (field) {
+      field.querySelectorAll(":scope > [data-js-error]").forEach((el) => el.remove());
+      field = field.parentElement ? field.parentElement.closest("[data-field]") : null;
+    }
+  }
+  document.addEventListener("input", clearOnEdit);
+  document.addEventListener("change", clearOnEdit);
+
   return { pathsFor, fieldFor, showField, showGeneral, clear, showApiError };
 })();
