@@ -15,6 +15,7 @@ from happyhorse.config import Settings
 from happyhorse.dispatch.factory import create_dispatcher
 from happyhorse.engines.registry import request_checker
 from happyhorse.server import routes_api, routes_files, routes_tasks, status_stream, uploads
+from happyhorse.server.compat import dashscope as compat_dashscope
 from happyhorse.server.api_docs import install_api_docs
 from happyhorse.server.dashboard import mount_dashboard
 from happyhorse.server.errors import install_error_handlers
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(QuotaHeaders)
     app.include_router(routes_api.router)
+    app.include_router(compat_dashscope.router)
     app.include_router(routes_tasks.router)
     app.include_router(status_stream.router)
     app.include_router(routes_files.router)
