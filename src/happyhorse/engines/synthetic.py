@@ -7,8 +7,9 @@ Integrators test against it, so everything a request asks for shows on screen:
   direction, soft blobs and moving shapes — a different prompt gives a visibly different scene,
   and the shapes move so it is clearly video;
 - elements: each element whose ``@name`` occurs in the shot's prompt moves through the scene as a
-  thumbnail of its first reference image labelled ``@name`` (unreferenced elements stay out, the
-  way the contract says a prompt refers to one);
+  thumbnail of its reference images labelled ``@name``, cycling through all of them (about a second
+  each, faster in a short shot so every one shows); unreferenced elements stay out, the way the
+  contract says a prompt refers to one;
 - image-to-video: frame 0 *is* ``first_frame`` and the last frame *is* ``last_frame``, exactly and
   without overlay; in between the video zooms slowly away from the first image, into the last
   one, or dissolves from one to the other when both are given;
@@ -45,6 +46,7 @@ NUM_SHAPES = 6
 # enough that the picture stays the input image, fast enough to be clearly video.
 ZOOM_PER_SECOND = 0.02
 MAX_ZOOM = 0.1
+ELEMENT_IMAGE_SECONDS = 1.0  # how long an element thumbnail shows each reference image
 
 
 class SyntheticEngine:
@@ -91,6 +93,14 @@ class _Sprite:
     amplitude: tuple[float, float]
     speed: tuple[float, float]  # cycles per second on each axis
     phase: tuple[float, float]
+    cycle: tuple[np.ndarray, ...] = ()  # pictures shown in turn (an element's images); same shape as rgb
+
+    def picture(self, t: float, seconds: float) -> np.ndarray:
+        """What the sprite shows at ``t`` in a shot of ``seconds``: each picture of ``cycle`` in turn."""
+        if len(self.cycle) < 2:
+            return self.rgb
+        period = min(ELEMENT_IMAGE_SECONDS, seconds / len(self.cycle))
+        return self.cycle[int(t / period) % len(self.cycle)]
 
     def position(self, t: float, width: int, height: int) -> tuple[int, int]:
         """Top-left corner at ``t`` seconds."""
@@ -180,8 +190,11 @@ class _Scene:
         for element in self.shot.elements:
             if not element.images or not _mentions(self.shot.prompt, element.name):
                 continue
-            thumb = _thumbnail(element.images[0], box, f"@{element.name}", self.palette[4])
-            sprites.append(self._moving_within(thumb, stage))
+            cards = _same_size([_thumbnail(img, box, f"@{element.name}", self.palette[4]) for img in element.images],
+                               self.palette[4])
+            sprite = self._moving_within(cards[0], stage)
+            sprite.cycle = tuple(cards)
+            sprites.append(sprite)
         return sprites
 
     def _moving_within(self, rgb: np.ndarray, stage: tuple[int, int]) -> _Sprite:
@@ -248,7 +261,7 @@ class _Scene:
         frame = self._base(i, n)
         for sprite in self.sprites:
             x, y = sprite.position(t, self.width, self.height)
-            _paste(frame, sprite.rgb, sprite.inverse_alpha, x, y)
+            _paste(frame, sprite.picture(t, n / shot.fps), sprite.inverse_alpha, x, y)
         for panel, x, y in self.overlays:
             _paste(frame, panel, None, x, y)
         self._progress_bar(frame, (i + 1) / n)
@@ -386,6 +399,20 @@ class _Zoom:
 def _mentions(prompt: str, name: str) -> bool:
     """Whether ``@name`` occurs as a whole word (``@cat`` does not mention ``ca``)."""
     return re.search(rf"@{re.escape(name)}(?![A-Za-z0-9_])", prompt) is not None
+
+
+def _same_size(cards: list[np.ndarray], fill: np.ndarray) -> list[np.ndarray]:
+    """Pad the cards (centred, in ``fill``) to the largest height and width among them."""
+    h = max(card.shape[0] for card in cards)
+    w = max(card.shape[1] for card in cards)
+    padded = []
+    for card in cards:
+        out = np.empty((h, w, 3), dtype=np.uint8)
+        out[:] = fill[:3].astype(np.uint8)
+        top, left = (h - card.shape[0]) // 2, (w - card.shape[1]) // 2
+        out[top:top + card.shape[0], left:left + card.shape[1]] = card[..., :3]
+        padded.append(out)
+    return padded
 
 
 def _thumbnail(img: np.ndarray, box: int, label: str, accent: np.ndarray) -> np.ndarray:
