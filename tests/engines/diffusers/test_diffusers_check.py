@@ -102,3 +102,23 @@ def test_the_real_cli_mounts_it_and_reads_happyhorse_models(setup: Path) -> None
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "LTX2ConditionPipeline" in proc.stdout
+
+
+def test_check_reports_each_option_and_whether_this_machine_honours_it(tmp_path: Path) -> None:
+    ltx = fake_model(tmp_path, "ltx", "LTX2Pipeline")
+    path = tmp_path / "models.toml"
+    path.write_text(f'[std]\ntext_to_video = {{ path = "{ltx}", cache = {{ kind = "taylorseer" }}, '
+                    f'quantization = "fp8_storage", compile = "regional" }}\n'
+                    f'[pro]\ntext_to_video = {{ path = "{ltx}", quantization = "fp8", offload = "group" }}\n')
+    code, out = check("--models", str(path), "--json")
+    report = json.loads(out)
+    options = {p["mode"]: p["options"] for p in report["profiles"]}
+    assert {k: o["ok"] for k, o in options["std"].items()} == {"cache": True, "compile": True, "quantization": True}
+    assert options["std"]["cache"]["value"] == {"kind": "taylorseer"}
+    import torch
+
+    if not torch.cuda.is_available():  # this CPU machine cannot honour fp8 compute or streamed group offload
+        assert options["pro"]["quantization"]["ok"] is False and options["pro"]["offload"]["ok"] is False
+        assert code == 1 and any("fp8" in p for p in report["problems"])
+    code, out = check("--models", str(path))
+    assert "quantization = fp8_storage: ok here" in out

@@ -150,7 +150,26 @@ def _profile_entry(profiles: Profiles, profile: Profile, report: Report) -> dict
             "steps": profile.steps, "frame": f"{width}x{height}",
             "guidance": list(profile.guidance) if profile.guidance else None,
             "frames_per_pass": profile.frames_per_pass, "dtype": profile.dtype, "cpu_offload": profile.cpu_offload,
-            "vae_tiling": profile.vae_tiling, "audio": audio}
+            "vae_tiling": profile.vae_tiling, "audio": audio, "options": _options(profile, report, where)}
+
+
+def _options(profile: Profile, report: Report, where: str) -> dict[str, dict[str, Any]]:
+    """Each speed/memory option the profile sets, and whether this machine can honour it."""
+    out: dict[str, dict[str, Any]] = {}
+    for option in ("cache", "compile", "quantization", "parallel", "offload"):
+        value = getattr(profile, option)
+        if not value:
+            continue
+        try:
+            from happyhorse.engines.diffusers.options import can_honour
+
+            problem = can_honour(option, dict(value) if isinstance(value, dict) else value)
+        except ImportError:
+            problem = "cannot tell: torch/diffusers are not installed here"
+        out[option] = {"value": value, "ok": problem is None, "problem": problem}
+        if problem:
+            report.problems.append(f"{where}: {problem}")
+    return out
 
 
 def _folder_size(folder: Path) -> int:
@@ -177,6 +196,9 @@ def _print(report: Report) -> None:
                       f"{p['pipeline'] or '?'} from {escape(p['model'])}\n"
                       f"      steps {p['steps'] or 'default'}, frame {p['frame']}, guidance {guidance}, "
                       f"audio {escape(str(p['audio']))}")
+        for name, o in p["options"].items():
+            verdict = "[green]ok here[/green]" if o["ok"] else f"[red]not here[/red]: {escape(o['problem'])}"
+            console.print(f"      {name} = {escape(str(o['value']))}: {verdict}")
     if report.warnings or report.problems:
         console.print()
     for warning in report.warnings:
