@@ -290,11 +290,113 @@ def bench_model(name: str, build: Callable[[bool], Any], family_name: str, args:
         row["peak_gpu_gb"] = torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None
         print(json.dumps(row), flush=True)
         results.append(row)
+    if args.options and family_name == "ltx2":
+        args.option_rows = bench_options(pipe, family_name, sizes, args, device)
     del engine, pipe
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return results
+
+
+# --- profile options (docs/models.md) against the same pipeline unoptimised ------------------------------
+
+OPTION_ROWS: list[tuple[str, dict[str, Any]]] = [
+    ("cache taylorseer", {"cache": {"kind": "taylorseer", "cache_interval": 2, "disable_cache_before_step": 1,
+                                    "cache_identifiers": [r"transformer_blocks\.\d+\.attn1"]}}),
+    ("compile regional", {"compile": "regional"}),
+    ("fp8 compute", {"quantization": "fp8"}),
+    ("offload group", {"offload": "group"}),
+    ("parallel ulysses=2", {"parallel": {"ulysses": 2}}),
+    ("fp8 storage", {"quantization": "fp8_storage"}),  # last: layerwise casting cannot be undone
+]
+
+
+class _OptionProfile:
+    """What ``options.apply`` reads from a Profile."""
+
+    def __init__(self, **values: Any) -> None:
+        self.mode, self.kind = "bench", "text_to_video"
+        self.cache = values.get("cache")
+        self.compile = values.get("compile")
+        self.quantization = values.get("quantization")
+        self.parallel = values.get("parallel")
+        self.offload = values.get("offload")
+
+
+def _frames(pipe: Any, family_name: str, width: int, height: int, steps: int, extra: dict[str, Any],
+            clock: Clock) -> tuple[Any, float]:
+    start = clock.now()
+    out = pipe(prompt=PROMPT, width=width, height=height, num_frames=SECONDS * FPS + 1, num_inference_steps=steps,
+               generator=torch.Generator("cpu").manual_seed(0), output_type="pt",
+               **({"frame_rate": float(FPS)} if family_name == "ltx2" else {}), **extra)
+    frames = out.frames[0] if hasattr(out, "frames") else out[0][0]
+    return frames.float().clamp(0, 1).cpu(), clock.now() - start
+
+
+def psnr(a: Any, b: Any) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return float("inf") if mse == 0 else float(10 * torch.log10(torch.tensor(1.0 / mse)))
+
+
+def bench_options(pipe: Any, family_name: str, sizes: dict[str, tuple[int, int]], args: argparse.Namespace,
+                  device: torch.device) -> list[dict[str, Any]]:
+    """One row per option and resolution: end to end, per step, peak memory, PSNR against unoptimised."""
+    from happyhorse.engines.diffusers import options as speed
+
+    clock = Clock(device)
+    extra = dict(LTX2_CALL_ARGS) if family_name == "ltx2" else {}
+    multiple = FAMILIES[family_name].spatial_multiple(pipe)
+    renders = {label: render_size(w, h, multiple) for label, (w, h) in sizes.items()}
+    baseline = {}
+    rows: list[dict[str, Any]] = []
+    for label, (w, h) in renders.items():
+        frames, seconds = _frames(pipe, family_name, w, h, args.steps, extra, clock)
+        baseline[label] = frames
+        rows.append({"option": "plain diffusers", "resolution": label, "end_to_end_s": seconds,
+                     "per_step_s": seconds / args.steps, "peak_gpu_gb": _peak(device), "psnr_db": None})
+    for name, values in OPTION_ROWS:
+        option, value = next(iter(values.items()))
+        problem = speed.can_honour(option, value, device.type)
+        if option == "compile" and args.tiny:
+            problem = "skipped in --tiny (inductor compile on a shared CPU)"
+        if problem is None and option in ("parallel", "offload", "quantization") and value != "fp8_storage":
+            problem = "needs a fresh load (from_pretrained), not measured on the preloaded random-weight pipeline"
+        if problem:
+            rows += [{"option": name, "resolution": label, "skipped": problem} for label in renders]
+            continue
+        speed.apply(pipe, _OptionProfile(**values))
+        for label, (w, h) in renders.items():
+            speed.reset(pipe)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            frames, seconds = _frames(pipe, family_name, w, h, args.steps, extra, clock)
+            rows.append({"option": name, "resolution": label, "end_to_end_s": seconds,
+                         "per_step_s": seconds / args.steps, "peak_gpu_gb": _peak(device),
+                         "psnr_db": psnr(frames, baseline[label])})
+        if option == "cache":
+            pipe.transformer.disable_cache()
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def _peak(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None
+
+
+def options_markdown(rows: list[dict[str, Any]]) -> str:
+    head = ("| option | res | end to end | per step | peak GPU | PSNR vs plain |\n|---|---|---|---|---|---|\n")
+    lines = []
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['option']} | {r['resolution']} | - | - | - | not run: {r['skipped']} |")
+            continue
+        peak = "-" if r["peak_gpu_gb"] is None else f"{r['peak_gpu_gb']:.0f} GB"
+        quality = "reference" if r["psnr_db"] is None else f"{r['psnr_db']:.1f} dB"
+        lines.append(f"| {r['option']} | {r['resolution']} | {r['end_to_end_s']:.1f} s | {r['per_step_s']:.2f} s | "
+                     f"{peak} | {quality} |")
+    return head + "\n".join(lines) + "\n"
 
 
 def markdown(results: list[dict[str, Any]], device_name: str, steps: int) -> str:
@@ -317,10 +419,13 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default 4; 2 with --tiny)")
     parser.add_argument("--models", default="ltx2,wan-ti2v", help="comma-separated: ltx2, wan-ti2v")
     parser.add_argument("--vae-tiling", action="store_true", help="decode with VAE tiling (less memory)")
+    parser.add_argument("--no-options", dest="options", action="store_false",
+                        help="skip the per-option rows (cache, compile, fp8, offload, parallel) on LTX-2")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table for docs/benchmarks.md")
     args = parser.parse_args()
     args.steps = args.steps or (2 if args.tiny else 4)
+    args.option_rows = []
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.tiny:
         torch.set_num_threads(1)  # tiny kernels on a shared CPU: threads only contend
@@ -340,9 +445,11 @@ def main() -> int:
             results += bench_model(name.strip(), build, family_name, args, device, Path(tmp))
     print(f"done in {time.perf_counter() - started:.0f}s on {device_name}")
     if args.json:
-        args.json.write_text(json.dumps({"device": device_name, "steps": args.steps, "results": results}, indent=2))
+        args.json.write_text(json.dumps({"device": device_name, "steps": args.steps, "results": results,
+                                          "options": args.option_rows}, indent=2))
     if args.markdown:
         print(markdown(results, device_name, args.steps))
+        print(options_markdown(args.option_rows))
     return 0
 
 

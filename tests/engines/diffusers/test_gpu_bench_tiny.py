@@ -24,4 +24,13 @@ def test_gpu_bench_tiny_runs_plain_and_happyhorse_renders(tmp_path: Path) -> Non
         for key in ("text_encode_s", "per_step_s", "decode_s", "mp4_encode_s", "plain_end_to_end_s",
                     "happyhorse_end_to_end_s"):
             assert row[key] > 0, (key, row)
-    assert "| model | res |" in proc.stdout
+    assert "| model | res |" in proc.stdout and "| option | res |" in proc.stdout
+    options = {(r["option"], r["resolution"]): r for r in report["options"]}
+    names = {name for name, _ in options}
+    assert names >= {"plain diffusers", "cache taylorseer", "compile regional", "fp8 compute", "offload group",
+                     "parallel ulysses=2", "fp8 storage"}
+    for res in ("720p", "1080p"):
+        for measured in ("cache taylorseer", "fp8 storage"):
+            row = options[(measured, res)]
+            assert row["end_to_end_s"] > 0 and row["per_step_s"] > 0 and 10 < row["psnr_db"] < 200, row
+        assert "skipped" in options[("fp8 compute", res)]
