@@ -118,3 +118,45 @@ def test_v2_client_videos(ds_server: LiveServer) -> None:
     with pytest.raises(dashscope.v2.errors.DashScopeError) as raised:  # type: ignore[attr-defined]
         client.videos.jobs.create(model="happyhorse-1.0-t2v", prompt="x", ratio="4:3")
     assert getattr(raised.value, "code", None) == "InvalidParameter"
+
+
+def test_i2v_r2v_mapping_and_malformed_bodies(live_server: LiveServer, image_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from harness import png_bytes
+
+    monkeypatch.setattr(dashscope, "base_http_api_url", f"{live_server.url}/api/v1")
+    key = live_server.create_key(credits=100_000)
+    client = live_server.client(key)
+    first = image_server.put("first.png", png_bytes(540, 960, (220, 40, 40)))
+    last = image_server.put("last.png", png_bytes(540, 960, (30, 60, 210)))
+    i2v = VideoSynthesis.async_call(model="happyhorse-1.0-i2v", prompt="it runs", api_key=key, duration=3,
+                                    resolution="720P", first_frame_url=first, last_frame_url=last, audio=False)
+    assert i2v.status_code == 200, i2v
+    request = client.get("/api/status", params={"task_id": i2v.output.task_id}).json()["data"]["request"]
+    assert request["image_urls"] == [first, last]
+    r2v = VideoSynthesis.async_call(model="happyhorse-1.1-r2v", prompt="[Image 1] meets [Image 2]", api_key=key,
+                                    duration=3, resolution="720P", audio=False,
+                                    media=[{"type": "reference_image", "url": first},
+                                           {"type": "reference_image", "url": last}])
+    assert r2v.status_code == 200, r2v
+    request = client.get("/api/status", params={"task_id": r2v.output.task_id}).json()["data"]["request"]
+    assert request["prompt"] == "@image1 meets @image2"
+    assert [e["name"] for e in request["elements"]] == ["image1", "image2"]
+    assert VideoSynthesis.wait(r2v, api_key=key).output.task_status == "SUCCEEDED"
+    bad_ref = VideoSynthesis.async_call(model="happyhorse-1.0-r2v", prompt="[Image 3]", api_key=key,
+                                        media=[{"type": "reference_image", "url": first}])
+    assert bad_ref.status_code == 400 and "[Image 3]" in bad_ref.message
+    no_frame = VideoSynthesis.async_call(model="happyhorse-1.0-i2v", prompt="x", api_key=key)
+    assert no_frame.status_code == 400 and no_frame.code == "InvalidParameter"
+
+    url = f"{live_server.url}/api/v1/services/aigc/video-generation/video-synthesis"
+    headers = {"Authorization": f"Bearer {key}", "X-DashScope-Async": "enable"}
+    for body in ([], "x", 3, None, {"model": "happyhorse-1.0-t2v"}, {"model": "happyhorse-1.0-t2v", "input": []},
+                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": 5}},
+                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x", "media": [3]}},
+                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"duration": "5"}},
+                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"seed": "abc"}},
+                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"watermark": True}},
+                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": []}):
+        answer = httpx.post(url, headers=headers, json=body)
+        assert answer.status_code == 400, (body, answer.text)
+        assert answer.json()["code"] == "InvalidParameter" and answer.json()["request_id"], answer.text

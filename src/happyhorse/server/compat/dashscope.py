@@ -90,7 +90,8 @@ def to_generate_body(body: Any) -> dict[str, Any]:
     inp = body.get("input")
     if not isinstance(inp, dict):
         raise _bad("input must be an object with a prompt")
-    params = body.get("parameters") or {}
+    params = body.get("parameters")
+    params = {} if params is None else params
     if not isinstance(params, dict):
         raise _bad("parameters must be an object")
     prompt = inp.get("prompt")
