@@ -36,3 +36,15 @@ def test_every_reference_image_shows_in_turn() -> None:
 def test_a_short_shot_still_shows_every_image() -> None:
     frames = render(24, 3)  # 1 s, 3 images: each gets a third of a second
     assert {s[0] for s in (shown(frame, 3) for frame in frames)} == {0, 1, 2}
+
+
+def test_a_later_shot_badge_shows_the_task_seed() -> None:
+    """The badge of shot 2 reads the task's seed (what the status and the task card report)."""
+    from happyhorse.engines.synthetic import _Scene
+
+    def badge(**fields: int | None) -> np.ndarray:
+        shot = Shot(index=1, prompt="a cat walks in", num_frames=12, width=320, height=180, **fields)  # type: ignore[arg-type]
+        return _Scene(shot).overlays[0][0]
+
+    assert np.array_equal(badge(seed=999, task_seed=4242), badge(seed=4242))
+    assert not np.array_equal(badge(seed=999, task_seed=4242), badge(seed=999))

@@ -57,6 +57,7 @@ class Shot:
     last_frame: np.ndarray | None = None
     elements: list[Element] = field(default_factory=list)
     fps: int = FPS
+    task_seed: int | None = None  # the seed the task reports (``seed`` differs on shots after the first)
 
     @property
     def duration(self) -> float:

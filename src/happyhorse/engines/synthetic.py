@@ -231,7 +231,9 @@ class _Scene:
         unit = min(w, h)
         pad = max(6, unit // 60)
         badge_font = _font(max(12, unit // 30))
-        badge_text = f"{BADGE_TEXT} · shot {self.shot.index + 1} · seed {self.shot.seed}"
+        # The task's seed, the one its status and card report: a later shot's own seed would confuse.
+        shown_seed = self.shot.seed if self.shot.task_seed is None else self.shot.task_seed
+        badge_text = f"{BADGE_TEXT} · shot {self.shot.index + 1} · seed {shown_seed}"
         badge = _text_panel([badge_text], badge_font, pad)
         caption_font = _font(max(12, unit // 24))
         lines = _wrap(self.shot.prompt, caption_font, w - 6 * pad) or [" "]

@@ -109,6 +109,7 @@ def build_shots(
                 width=width,
                 height=height,
                 seed=shot_seed(job.seed, index),
+                task_seed=job.seed,
                 cfg_scale=job.cfg_scale,
                 negative_prompt=job.negative_prompt,
                 sound=job.sound,
