@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 
 $(BASE_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e .
+	$(BIN)/pip install -q --disable-pip-version-check --no-compile -e .
 	touch $(BASE_STAMP)
 
 browser:
