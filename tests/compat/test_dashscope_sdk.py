@@ -4,6 +4,7 @@ server in both deployments: submit, fetch, wait, download, cancel, errors as the
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import dashscope
 import httpx
@@ -150,6 +151,7 @@ def test_i2v_r2v_mapping_and_malformed_bodies(live_server: LiveServer, image_ser
 
     url = f"{live_server.url}/api/v1/services/aigc/video-generation/video-synthesis"
     headers = {"Authorization": f"Bearer {key}", "X-DashScope-Async": "enable"}
+    body: Any
     for body in ([], "x", 3, None, {"model": "happyhorse-1.0-t2v"}, {"model": "happyhorse-1.0-t2v", "input": []},
                  {"model": "happyhorse-1.0-t2v", "input": {"prompt": 5}},
                  {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x", "media": [3]}},
@@ -160,3 +162,22 @@ def test_i2v_r2v_mapping_and_malformed_bodies(live_server: LiveServer, image_ser
         answer = httpx.post(url, headers=headers, json=body)
         assert answer.status_code == 400, (body, answer.text)
         assert answer.json()["code"] == "InvalidParameter" and answer.json()["request_id"], answer.text
+
+
+def test_throttling_and_idempotency(server_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(HAPPYHORSE_RATE_LIMIT_GENERATE="3/minute")
+    key = server.create_key(credits=100_000)
+    client = server.client(key)
+    start = balance(client)
+    url = f"{server.url}/api/v1/services/aigc/video-generation/video-synthesis"
+    headers = {"Authorization": f"Bearer {key}", "X-DashScope-Async": "enable", "Idempotency-Key": "once"}
+    body = {"model": "happyhorse-1.0-t2v", "input": {"prompt": "a horse"},
+            "parameters": {"duration": 3, "resolution": "720P", "audio": False}}
+    one = httpx.post(url, headers=headers, json=body).json()
+    two = httpx.post(url, headers=headers, json=body).json()
+    assert one["output"]["task_id"] == two["output"]["task_id"]
+    assert balance(client) == start - task_cost("std", 3, False)  # charged once
+    httpx.post(url, headers=headers, json=body)
+    monkeypatch.setattr(dashscope, "base_http_api_url", f"{server.url}/api/v1")
+    throttled = VideoSynthesis.async_call(model="happyhorse-1.0-t2v", prompt="x", api_key=key)
+    assert throttled.status_code == 429 and throttled.code == "Throttling", throttled
