@@ -39,6 +39,8 @@ def base_url(request: Request) -> str:
 
 async def read_json_object(request: Request) -> Any:
     raw = await request.body()
+    if not raw.strip():
+        raise InvalidRequest("request body is empty: send a JSON object")
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
