@@ -109,10 +109,10 @@ def test_cancel_stops_the_render_and_refunds(cluster_factory, tmp_path: Path) ->
         wait_until(lambda: running_progress(cluster, task_id), what="the render to start")
         asyncio.run(cancel(cluster.database_url, task_id, tmp_path))
         data = wait_for_task(client, task_id)
-        assert data["status"] == "FAILED" and data["error_message"] == "the task was cancelled"
+        assert data["status"] == "FAILED" and data["error_message"] == "cancelled by the client"
         assert client.get("/api/credits").json()["data"]["balance"] == 1000
         wait_until(lambda: "aborted" in cluster.workers[0].log().lower(), what="the job to be aborted")
-        # The engine was stopped mid-render and restarted: the next task renders normally.
+        # The render was interrupted mid-way (the engine keeps serving): the next task renders normally.
         assert wait_for_task(client, submit(client))["status"] == "SUCCESS"
     assert not any(key.endswith(f"{task_id}-1.mp4") for key in cluster.result_keys())
 

@@ -308,6 +308,16 @@ class Client(BaseClient):
         data = self._request("DELETE", f"/api/tasks/{task_id}", retry=self._retry_state())
         return Task.from_data(data)
 
+    def cancel(self, task_id: str) -> Task:
+        """Cancel a task in progress (this server's extension): it ends ``FAILED`` with ``cancelled``
+        set and its credits refunded; returns it as it is now.
+
+        Raises:
+            TaskNotFound: no such task for this key. Conflict (409 ``TASK_NOT_CANCELLABLE``): it had ended.
+        """
+        data = self._request("POST", "/api/cancel", json={"task_id": task_id}, retry=self._retry_state())
+        return Task.from_data(data)
+
     # -- plumbing ------------------------------------------------------------------------------
 
     def _status(self, task_id: str, retry: RetryState) -> Task:

@@ -345,6 +345,22 @@ def delete(
     typer.echo(f"deleted the video of {task.task_id}")
 
 
+def cancel(
+    task_id: Annotated[str, typer.Argument(help="The task to cancel.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's data object as JSON.")] = False,
+    api_key: ApiKeyOption = None,
+    base_url: BaseUrlOption = None,
+) -> None:
+    """Cancel a task in progress: it stops rendering and its credits come back."""
+    client = _client(api_key, base_url)
+    with client, _cli_errors():
+        task = client.cancel(task_id)
+    if as_json:
+        typer.echo(json.dumps(task.raw, indent=2, sort_keys=True))
+        return
+    typer.echo(f"cancelled {task.task_id} ({task.consumed_credits or 0} credits charged)")
+
+
 def show_credits(api_key: str | None = None, base_url: str | None = None) -> None:
     """Print the API key's balance in credits (a bare integer, for scripts).
 
@@ -362,3 +378,4 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
     app.command("tasks")(list_tasks)
     app.command("delete")(delete)
+    app.command("cancel")(cancel)

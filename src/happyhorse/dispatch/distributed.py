@@ -25,7 +25,7 @@ from happyhorse.tasks.events import install as install_events
 
 log = logging.getLogger("happyhorse.dispatch")
 
-CANCELLED_MESSAGE = "the task was cancelled"  # an operator's cancel; a client's reads service.CANCELLED_MESSAGE
+CANCELLED_MESSAGE = service.CANCELLED_MESSAGE
 
 
 class DistributedDispatcher:

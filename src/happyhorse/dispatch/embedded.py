@@ -38,6 +38,7 @@ class EmbeddedDispatcher:
         self.engines = EnginePool(settings)
         self.wake = asyncio.Event()
         self.running: dict[str, asyncio.Task[None]] = {}
+        self.engine_of: dict[str, EngineProcess] = {}  # running task → the engine rendering it
         self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -59,12 +60,16 @@ class EmbeddedDispatcher:
     async def cancel(self, task_id: str, account_id: str | None = None) -> bool:
         """End the task CANCELLED and refunded (``service.cancel_and_refund``); False if it had ended.
 
-        A render in progress runs on to its end (stopping it mid-way is the engine's business): its
-        fenced SUCCESS write then matches nothing, the runner deletes its result, and ``_run``
-        releases the engine slot as for any other outcome.
+        A render in progress is interrupted at its next progress step (the engine process keeps
+        serving); should it finish first, its fenced SUCCESS write matches nothing and the runner
+        deletes its result. ``_run`` releases the engine slot as for any other outcome.
         """
         async with self.db.write() as session:
-            return await service.cancel_and_refund(session, task_id, account_id, events=self.events)
+            cancelled = await service.cancel_and_refund(session, task_id, account_id, events=self.events)
+        engine = self.engine_of.get(task_id)
+        if cancelled and engine is not None:
+            engine.interrupt(task_id)
+        return cancelled
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -91,6 +96,7 @@ class EmbeddedDispatcher:
 
     async def _run(self, task_id: str, attempt: int, engine: EngineProcess) -> None:
         outcome = "crashed"  # unless the run says otherwise: the engine may still hold the job
+        self.engine_of[task_id] = engine
         try:
             outcome = await self.runner.run(task_id, attempt, engine)
         except Exception:
@@ -98,6 +104,7 @@ class EmbeddedDispatcher:
             await self.runner.fail(task_id, attempt, "internal error while rendering this task")
         finally:
             self.running.pop(task_id, None)
+            self.engine_of.pop(task_id, None)
             try:
                 if outcome == "crashed":
                     await engine.stop()  # a half-dead process is replaced, not reused

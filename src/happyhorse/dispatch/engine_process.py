@@ -41,7 +41,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def engine_main(conn: Connection, settings_data: dict[str, Any], device: str | None) -> None:
+def engine_main(conn: Connection, settings_data: dict[str, Any], device: str | None, cancel_flag: Any = None) -> None:
     """Entry point of the child process."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
@@ -49,7 +49,7 @@ def engine_main(conn: Connection, settings_data: dict[str, Any], device: str | N
         os.environ["CUDA_VISIBLE_DEVICES"] = device  # before anything can import torch
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s engine[{device or os.getpid()}] %(message)s")
     try:
-        from happyhorse.engines.base import EngineError
+        from happyhorse.engines.base import EngineError, RenderCancelled
         from happyhorse.engines.registry import create_engine
         from happyhorse.worker.render import render_job
 
@@ -72,6 +72,8 @@ def engine_main(conn: Connection, settings_data: dict[str, Any], device: str | N
 
         def progress(fraction: float) -> None:
             nonlocal last
+            if cancel_flag is not None and cancel_flag.is_set():
+                raise RenderCancelled  # between frame batches / denoising steps: stop here
             now = time.monotonic()
             if now - last >= PROGRESS_EVERY_S:
                 last = now
@@ -79,6 +81,10 @@ def engine_main(conn: Connection, settings_data: dict[str, Any], device: str | N
 
         try:
             conn.send(("done", render_job(job, engine, progress)))
+        except RenderCancelled:
+            with contextlib.suppress(OSError):
+                os.unlink(job.output_path)  # the partial file of a cancelled render
+            conn.send(("cancelled", None))
         except EngineError as exc:
             conn.send(("error", str(exc)))
         except MemoryError:
@@ -98,6 +104,8 @@ class EngineProcess:
         self.process: Any = None
         self.conn: Connection | None = None
         self.ready = False
+        self.cancel_flag: Any = None  # set by interrupt(); the child checks it at every progress step
+        self.current_task: str | None = None
 
     async def start(self) -> None:
         await asyncio.to_thread(self._start_blocking)
@@ -105,8 +113,10 @@ class EngineProcess:
     def _start_blocking(self) -> None:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
+        self.cancel_flag = ctx.Event()
         self.process = ctx.Process(target=engine_main, name=f"happyhorse-{self.name}",
-                                   args=(child, self.settings.model_dump(), self.device), daemon=True)
+                                   args=(child, self.settings.model_dump(), self.device, self.cancel_flag),
+                                   daemon=True)
         self.process.start()
         child.close()
         self.conn = parent
@@ -132,7 +142,10 @@ class EngineProcess:
                 raise TimeoutError
 
     async def render(self, job: RenderJob, on_progress: Callable[[float], None]) -> RenderResult:
-        """Render a job; raises RenderFailed (engine said no) or EngineCrashed (process died)."""
+        """Render a job; raises RenderFailed (engine said no), RenderCancelled (``interrupt``) or
+        EngineCrashed (process died)."""
+        from happyhorse.engines.base import RenderCancelled
+
         loop = asyncio.get_running_loop()
 
         def run() -> RenderResult:
@@ -147,10 +160,29 @@ class EngineProcess:
                     loop.call_soon_threadsafe(on_progress, detail)
                 elif kind == "done":
                     return detail  # type: ignore[no-any-return]
+                elif kind == "cancelled":
+                    raise RenderCancelled
                 else:
                     raise RenderFailed(str(detail))
 
-        return await asyncio.to_thread(run)
+        if self.cancel_flag is not None:
+            self.cancel_flag.clear()  # a late interrupt of the previous job must not stop this one
+        self.current_task = job.task_id
+        try:
+            return await asyncio.to_thread(run)
+        finally:
+            self.current_task = None
+
+    def interrupt(self, task_id: str) -> bool:
+        """Stop rendering ``task_id`` at its next progress step; the process stays up for the next job.
+
+        False when this engine is not rendering that task (it finished, or never ran here).
+        """
+        if self.current_task != task_id or self.cancel_flag is None:
+            return False
+        self.cancel_flag.set()
+        log.info("%s: interrupting task %s", self.name, task_id)
+        return True
 
     def alive(self) -> bool:
         return self.process is not None and self.process.is_alive()

@@ -37,6 +37,9 @@ from happyhorse.worker.runner import TaskRunner
 log = logging.getLogger("happyhorse.worker")
 
 
+INTERRUPT_GRACE_S = 30.0  # how long one denoising step may take before the engine is stopped instead
+
+
 def heartbeat_interval(settings: Settings) -> float:
     """Four heartbeats per stall timeout: one late beat never looks like a dead worker."""
     return max(0.5, settings.stall_timeout / 4)
@@ -76,11 +79,11 @@ class WorkerRuntime:
         log.info("task %s: attempt %s on %s", task_id, attempt, engine.name)
         run = asyncio.create_task(self.runner.run(task_id, attempt, engine))
         lost = asyncio.Event()
-        keepalive = asyncio.create_task(self._keepalive(task_id, attempt, run, lost))
+        keepalive = asyncio.create_task(self._keepalive(task_id, attempt, engine, lost))
         try:
-            return await run
+            return await asyncio.shield(run)  # a job abort interrupts the engine below, not the thread
         except asyncio.CancelledError:
-            await engine.stop()  # the only way to stop a render mid-way; the pool restarts it
+            await self._stop_render(engine, task_id, run)
             current = asyncio.current_task()
             if lost.is_set() and current is not None and not current.cancelling():
                 log.warning("task %s: attempt %s no longer owns the task; render stopped", task_id, attempt)
@@ -96,7 +99,18 @@ class WorkerRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await keepalive
 
-    async def _keepalive(self, task_id: str, attempt: int, run: asyncio.Task[str], lost: asyncio.Event) -> None:
+    async def _stop_render(self, engine: EngineProcess, task_id: str, run: asyncio.Task[str]) -> None:
+        """Stop a render mid-way: at its next step if the engine hears the interrupt (the process keeps
+        serving), else by stopping the process (the pool restarts it)."""
+        if engine.interrupt(task_id):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(run), INTERRUPT_GRACE_S)
+        if not run.done():
+            await engine.stop()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await run
+
+    async def _keepalive(self, task_id: str, attempt: int, engine: EngineProcess, lost: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(heartbeat_interval(self.settings))
             try:
@@ -105,9 +119,10 @@ class WorkerRuntime:
             except Exception:  # a blip: the next beat retries; a long outage is a stall like any other
                 log.warning("task %s: heartbeat write failed", task_id, exc_info=True)
                 continue
-            if not owned:
+            if not owned:  # cancelled, or handed to another worker: stop at the next step
+                log.warning("task %s: attempt %s no longer owns the task; stopping its render", task_id, attempt)
                 lost.set()
-                run.cancel()
+                engine.interrupt(task_id)
                 return
 
     async def _abandon(self, task_id: str, attempt: int, context: JobContext) -> None:

@@ -93,3 +93,8 @@ class Engine(Protocol):
 
 class EngineError(Exception):
     """A failure the user may see as the task's ``error_message`` (no stack trace, no internals)."""
+
+
+class RenderCancelled(Exception):
+    """The task was cancelled mid-render: raised from the progress callback, between frame batches
+    (synthetic) or denoising steps (diffusers). Engines free their memory and let it through."""

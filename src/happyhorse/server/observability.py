@@ -18,10 +18,12 @@ from happyhorse import logs
 from happyhorse.metrics import HTTP_DURATION, HTTP_REQUESTS
 from happyhorse.store.db import Database
 from happyhorse.store.metrics_queries import Figures, figures
+from happyhorse.task_status import TaskStatus
 
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNROUTED = ("/api/status", "/metrics")  # answered ahead of the router (fast path, this layer)
-OUTCOME = {"SUCCESS": "succeeded", "FAILED": "failed", "CANCELLED": "cancelled"}
+OUTCOME: dict[str, str] = {TaskStatus.SUCCESS: "succeeded", TaskStatus.FAILED: "failed",
+                           TaskStatus.CANCELLED: "cancelled"}
 
 
 def route_of(scope: Scope) -> str:

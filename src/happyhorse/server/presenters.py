@@ -8,7 +8,7 @@ from typing import Any
 from happyhorse.storage.base import ResultStore
 from happyhorse.store.hot_reads import TaskView
 from happyhorse.store.models import Task
-from happyhorse.tasks.status import wire_status
+from happyhorse.tasks.status import TaskStatus, wire_status
 
 
 def public_status(stored: str) -> str:
@@ -63,4 +63,5 @@ def _unsigned_fields(task: Task | TaskView, retention_s: int) -> dict[str, Any]:
         "expires_at": iso_utc(task.completed_at + timedelta(seconds=retention_s))
         if response is not None and retention_s > 0 and task.completed_at else None,
         "expired": task.result_deleted_at is not None,
+        "cancelled": task.status == TaskStatus.CANCELLED,
     }

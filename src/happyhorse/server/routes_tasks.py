@@ -1,28 +1,28 @@
-"""``/api/tasks`` (extensions): the key's account's tasks, newest first, page by page; deleting a result."""
+"""Task control (extensions): ``POST /api/cancel``, ``GET /api/tasks`` (the account's tasks, newest first,
+page by page) and ``DELETE /api/tasks/{id}`` (a result, now)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from happyhorse.errors import InvalidRequest
+from happyhorse.errors import InvalidRequest, TaskNotCancellable, TaskNotFound
 from happyhorse.server.auth import authenticate
 from happyhorse.server.openapi import ERROR_RESPONSES
 from happyhorse.server.presenters import task_data
-from happyhorse.server.routes_api import base_url, ok
+from happyhorse.server.routes_api import base_url, ok, read_json_object
 from happyhorse.store import task_pages
+from happyhorse.store import tasks as task_repo
 from happyhorse.tasks import retention
+from happyhorse.tasks.status import TaskStatus, wire_status
 
 router = APIRouter(prefix="/api", tags=["Extensions"])
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 # The wire status a client filters by, and the stored states that read as it.
-STORED_STATES = {
-    "IN_PROGRESS": ("QUEUED", "RUNNING"),
-    "SUCCESS": ("SUCCESS",),
-    "FAILED": ("FAILED", "CANCELLED"),
-}
+STORED_STATES = {wire: tuple(s.value for s in TaskStatus if wire_status(s) == wire)
+                 for wire in ("IN_PROGRESS", "SUCCESS", "FAILED")}
 
 
 def parse_limit(raw: str | None) -> int:
@@ -75,4 +75,31 @@ async def delete_task_result(task_id: str, request: Request) -> JSONResponse:
     caller = await authenticate(request)
     await state.limiter.check("status", caller.key_id)
     task = await retention.delete_result(state.db, state.store, caller.account_id, task_id)
+    return ok(task_data(task, state.store, base_url(request), state.settings.result_retention))
+
+
+@router.post("/cancel", summary="Cancel a task: it ends FAILED with cancelled: true, refunded (extension)",
+             responses=ERROR_RESPONSES)
+async def cancel(request: Request) -> JSONResponse:
+    state = request.app.state
+    caller = await authenticate(request)
+    await state.limiter.check("status", caller.key_id)
+    body = await read_json_object(request)
+    task_id = body.get("task_id") if isinstance(body, dict) else None
+    if not isinstance(task_id, str) or not task_id.strip():
+        raise InvalidRequest("task_id is required: send {\"task_id\": \"n92…\"}")
+    task_id = task_id.strip()
+    async with state.db.read() as session:
+        task = await task_repo.get_for_account(session, task_id, caller.account_id)
+    if task is None:
+        raise TaskNotFound(f"no task {task_id!r} for this API key's account")
+    if not await state.dispatcher.cancel(task_id, caller.account_id):
+        async with state.db.read() as session:
+            task = await task_repo.get(session, task_id)
+        status = wire_status(task.status) if task else "FAILED"
+        raise TaskNotCancellable(f"task {task_id} has already ended ({status}); only tasks in progress can be "
+                                 "cancelled")
+    async with state.db.read() as session:
+        task = await task_repo.get(session, task_id)
+    assert task is not None
     return ok(task_data(task, state.store, base_url(request), state.settings.result_retention))

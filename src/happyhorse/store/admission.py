@@ -6,8 +6,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from happyhorse.store.models import Account, Task
+from happyhorse.task_status import ACTIVE
 
-IN_FLIGHT = ("QUEUED", "RUNNING")
+IN_FLIGHT = tuple(ACTIVE)
 
 
 async def lock_account(session: AsyncSession, account_id: str) -> None:

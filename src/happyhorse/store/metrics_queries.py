@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from happyhorse.store.models import LedgerEntry, Task
+from happyhorse.task_status import ACTIVE, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,9 @@ async def figures(session: AsyncSession) -> Figures:
         .where(LedgerEntry.kind.in_(("debit", "refund"))).group_by(LedgerEntry.kind))).all())
     counts = [(str(m), str(t), str(s), int(n)) for m, t, s, n in by_status]
     return Figures(
-        finished=[row for row in counts if row[2] not in ("QUEUED", "RUNNING")],
-        queued=sum(n for _, _, s, n in counts if s == "QUEUED"),
-        running=sum(n for _, _, s, n in counts if s == "RUNNING"),
+        finished=[row for row in counts if row[2] not in ACTIVE],
+        queued=sum(n for _, _, s, n in counts if s == TaskStatus.QUEUED),
+        running=sum(n for _, _, s, n in counts if s == TaskStatus.RUNNING),
         debited=-int(ledger.get("debit", 0)),
         refunded=int(ledger.get("refund", 0)),
     )

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from happyhorse.store.models import Task, utcnow
+from happyhorse.task_status import ACTIVE
 
 
 async def due_for_deletion(session: AsyncSession, finished_before: datetime, limit: int = 200) -> list[tuple[str, str]]:
@@ -28,5 +29,5 @@ async def forget_result(session: AsyncSession, task_id: str, result_key: str) ->
 
 async def active_specs(session: AsyncSession) -> list[dict]:  # type: ignore[type-arg]
     """The specs of queued and running tasks (what uploads they still need)."""
-    stmt = select(Task.spec).where(Task.status.in_(("QUEUED", "RUNNING")))
+    stmt = select(Task.spec).where(Task.status.in_(ACTIVE))
     return list((await session.execute(stmt)).scalars())

@@ -10,8 +10,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from happyhorse.store.models import Task, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookSecret, utcnow
+from happyhorse.task_status import TaskStatus
 
-EVENT_OF_STATUS = {"SUCCESS": "task.succeeded", "FAILED": "task.failed", "CANCELLED": "task.cancelled"}
+EVENT_OF_STATUS: dict[str, str] = {TaskStatus.SUCCESS: "task.succeeded", TaskStatus.FAILED: "task.failed",
+                   TaskStatus.CANCELLED: "task.cancelled"}
 TEST_EVENT = "webhook.test"
 
 

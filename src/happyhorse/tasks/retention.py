@@ -21,10 +21,11 @@ from happyhorse.store import results
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
 from happyhorse.store.models import Task, utcnow
+from happyhorse.tasks.status import TERMINAL
 
 log = logging.getLogger("happyhorse.retention")
 
-FINISHED = ("SUCCESS", "FAILED", "CANCELLED")
+FINISHED = TERMINAL
 
 
 async def delete_result(db: Database, store: ResultStore, account_id: str, task_id: str) -> Task:

@@ -16,6 +16,7 @@ from happyhorse import logs
 from happyhorse.config import Settings
 from happyhorse.contract import GenerateRequest, frame_shots, nearest_aspect_ratio
 from happyhorse.dispatch.engine_process import EngineCrashed, EngineProcess, RenderFailed
+from happyhorse.engines.base import RenderCancelled
 from happyhorse.media.images import image_size
 from happyhorse.media.safe_fetch import FetchError, FetchPolicy, fetch_image
 from happyhorse.media.url_rules import with_private_hint
@@ -44,7 +45,7 @@ class TaskRunner:
         self.work_dir.mkdir(parents=True, exist_ok=True)
 
     async def run(self, task_id: str, attempt: int, engine: EngineProcess) -> str:
-        """Run a claimed attempt to its end. Returns "success", "failed", "crashed" or "lost"."""
+        """Run a claimed attempt to its end. Returns "success", "failed", "cancelled", "crashed" or "lost"."""
         async with self.db.read() as session:
             task = await task_repo.get(session, task_id)
         if task is None:
@@ -63,6 +64,11 @@ class TaskRunner:
         except RenderFailed as exc:
             await self.fail(task_id, attempt, str(exc))
             return "failed"
+        except RenderCancelled:  # the task was cancelled (or handed elsewhere): nothing of it is kept
+            with contextlib.suppress(OSError):
+                Path(job.output_path).unlink(missing_ok=True)
+            log.info("task %s attempt %s: render stopped (cancelled)", task_id, attempt)
+            return "cancelled"
         except EngineCrashed:
             log.error("engine crashed while rendering task %s", task_id)
             await self.fail(task_id, attempt, "the engine process crashed while rendering this task")

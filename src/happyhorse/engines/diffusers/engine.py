@@ -28,7 +28,7 @@ import PIL.Image
 import torch
 
 from happyhorse.config import Settings
-from happyhorse.engines.base import AUDIO_SAMPLE_RATE, Clip, Element, EngineError, Progress, Shot
+from happyhorse.engines.base import AUDIO_SAMPLE_RATE, Clip, Element, EngineError, Progress, RenderCancelled, Shot
 from happyhorse.engines.diffusers import options as speed
 from happyhorse.engines.diffusers.audio import AudioSource, to_stereo_48k
 from happyhorse.engines.diffusers.families import (
@@ -223,7 +223,7 @@ class DiffusersEngine:
     def render(self, shot: Shot, progress: Progress) -> Clip:
         try:
             return self._render(shot, progress)
-        except EngineError:
+        except (EngineError, RenderCancelled):
             self._free()
             raise
         except (torch.OutOfMemoryError, MemoryError):
