@@ -27,6 +27,7 @@ from happyhorse.storage import create_store
 from happyhorse.storage.base import ResultStore
 from happyhorse.store.db import Database
 from happyhorse.store.hot_reads import HotReads, sqlite_file
+from happyhorse.store.queue_info import QueueInfo
 from happyhorse.tasks.events import TaskEvent
 from happyhorse.tasks.retention import RetentionSweeper
 from happyhorse.webhooks.deliverer import Deliverer
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.check_request = request_checker(settings)
         state.key_touched = {}
         state.hot_reads = HotReads(db, sqlite_file(db.url))
+        state.queue_info = QueueInfo(state.hot_reads)
         state.dispatcher = create_dispatcher(settings, db, store)
         state.events = state.dispatcher.events  # task events, after each commit: subscribe at start-up
         hub = state.dispatcher.events  # the event seam: subscribers before the first transition

@@ -20,16 +20,20 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
-def task_data(task: Task | TaskView, store: ResultStore, base_url: str, retention_s: int = 0) -> dict[str, Any]:
+def task_data(task: Task | TaskView, store: ResultStore, base_url: str, retention_s: int = 0,
+              live: dict[str, Any] | None = None) -> dict[str, Any]:
     """The contract's status fields plus our extensions; result URLs are signed afresh each call.
 
-    ``retention_s`` (``HAPPYHORSE_RESULT_RETENTION``) dates ``expires_at``, the moment the video goes.
+    ``retention_s`` (``HAPPYHORSE_RESULT_RETENTION``) dates ``expires_at``, the moment the video goes;
+    ``live`` carries ``queue_position`` and ``eta_seconds`` of a task in progress (``QueueInfo``).
     """
     static = task.wire if isinstance(task, TaskView) else None
     if static is None:
         static = _unsigned_fields(task, retention_s)
         if isinstance(task, TaskView) and static["status"] != "IN_PROGRESS":
             task.wire = static  # a finished task never changes: format it once
+    if live is not None and static["status"] == "IN_PROGRESS":
+        static = {**static, **live}
     if static["response"] is None:
         return static
     assert task.result_key is not None
@@ -64,4 +68,6 @@ def _unsigned_fields(task: Task | TaskView, retention_s: int) -> dict[str, Any]:
         if response is not None and retention_s > 0 and task.completed_at else None,
         "expired": task.result_deleted_at is not None,
         "cancelled": task.status == TaskStatus.CANCELLED,
+        "queue_position": None,
+        "eta_seconds": None,
     }

@@ -94,7 +94,8 @@ async def status(request: Request) -> JSONResponse:
         raise InvalidRequest("task_id is required")
     if found.task is None:
         raise TaskNotFound(f"no task {task_id!r} for this API key's account")
-    return ok(task_data(found.task, state.store, base_url(request), state.settings.result_retention))
+    live = await state.queue_info.live_fields(found.task)
+    return ok(task_data(found.task, state.store, base_url(request), state.settings.result_retention, live))
 
 
 @router.get("/credits", summary="The API key's account balance (extension)", response_model=CreditsResponse,

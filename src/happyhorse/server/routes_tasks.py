@@ -63,7 +63,8 @@ async def list_tasks(request: Request) -> JSONResponse:
         tasks, more = await task_pages.page(session, caller.account_id, limit, after, statuses)
     root = base_url(request)
     return ok({
-        "tasks": [task_data(task, state.store, root, state.settings.result_retention) for task in tasks],
+        "tasks": [task_data(task, state.store, root, state.settings.result_retention,
+                            await state.queue_info.live_fields(task)) for task in tasks],
         "next_cursor": task_pages.encode_cursor(tasks[-1]) if more and tasks else None,
     })
 

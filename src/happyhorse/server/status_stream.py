@@ -85,7 +85,7 @@ async def status_stream(request: Request) -> StreamingResponse:
         async with state.db.read() as session:
             task = await task_repo.get(session, task_id)
         assert task is not None
-        return task_data(task, state.store, root, retention)
+        return task_data(task, state.store, root, retention, await state.queue_info.live_fields(task))
 
     async def events() -> AsyncIterator[bytes]:
         with streams.watch(task_id) as changes:  # watching before the first read: no change slips by

@@ -25,7 +25,7 @@ from happyhorse.task_status import TERMINAL
 
 _COLUMNS = ("id", "status", "type", "cost", "request", "seed", "progress", "error_message", "result_key",
             "width", "height", "result_duration", "has_audio", "created_at", "updated_at", "completed_at",
-            "result_deleted_at")
+            "result_deleted_at", "mode", "duration", "started_at")
 FINISHED_CACHE_SIZE = 10_000
 # With the task's current result key: a memo whose video was deleted since (retention) is stale.
 _KEY_QUERY = (
@@ -61,6 +61,9 @@ class TaskView:
     updated_at: datetime | None
     completed_at: datetime | None
     result_deleted_at: datetime | None
+    mode: str
+    duration: int
+    started_at: datetime | None
     wire: dict[str, Any] | None = field(default=None, compare=False)  # presenter's memo once finished
 
 
@@ -71,7 +74,8 @@ class KeyAndTask:
     task: TaskView | None
 
 
-def _utc(value: Any) -> datetime | None:
+def utc_moment(value: Any) -> datetime | None:
+    """A datetime column as read by either driver (SQLite gives text), as an aware UTC datetime."""
     if value is None:
         return None
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
@@ -85,8 +89,8 @@ def _row_to_result(row: Any) -> KeyAndTask:
         fields = {c: data[f"t_{c}"] for c in _COLUMNS}
         if isinstance(fields["request"], str):
             fields["request"] = json.loads(fields["request"])
-        for name in ("created_at", "updated_at", "completed_at", "result_deleted_at"):
-            fields[name] = _utc(fields[name])
+        for name in ("created_at", "updated_at", "completed_at", "result_deleted_at", "started_at"):
+            fields[name] = utc_moment(fields[name])
         if fields["has_audio"] is not None:
             fields["has_audio"] = bool(fields["has_audio"])
         task = TaskView(**fields)
@@ -125,7 +129,11 @@ class HotReads:
                 self.finished.popitem(last=False)
         return found
 
-    async def _fetch_one(self, query: str, params: dict[str, str]) -> Any:
+    async def fetch_one(self, query: str, params: dict[str, Any]) -> Any:
+        """One row of a read-only query, the cheapest way this database allows (see the module doc)."""
+        return await self._fetch_one(query, params)
+
+    async def _fetch_one(self, query: str, params: dict[str, Any]) -> Any:
         if self.conn is not None:
             return self.conn.execute(query, params).fetchone()
         async with self.db.read_engine.connect() as conn:
