@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,15 @@ def test_malformed_options_name_the_key(tmp_path: Path, options: str) -> None:
 def test_offload_model_renders_on_the_cpu(tmp_path: Path, plain: tuple[np.ndarray, Any]) -> None:
     frames, _ = render(engine_with(tmp_path, 'offload = "model"'))  # a no-op on the CPU; still renders
     assert np.array_equal(frames, plain[0])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("HAPPYHORSE_TEST_COMPILE") != "1",
+                    reason="inductor compiles for ~5 min on a shared 2-core CPU: set HAPPYHORSE_TEST_COMPILE=1")
+def test_regional_compile_warms_up_at_load_and_renders(tmp_path: Path, plain: tuple[np.ndarray, int],
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="happyhorse.engine.diffusers")
+    engine = engine_with(tmp_path, 'compile = "regional"')  # load() compiles and renders the warm-up shot
+    assert any("warm-up render" in r.getMessage() for r in caplog.records)
+    frames, _ = render(engine)
+    assert frames.shape == plain[0].shape and psnr(frames, plain[0]) > 30.0

@@ -113,7 +113,8 @@ def fp8_quantization_config() -> Any:
     """The ``quantization_config`` for ``from_pretrained`` with quantization = "fp8"."""
     from diffusers import PipelineQuantizationConfig, TorchAoConfig
 
-    return PipelineQuantizationConfig(quant_mapping={"transformer": TorchAoConfig("float8dq_e4m3")})
+    mapping: dict[str, Any] = {"transformer": TorchAoConfig("float8dq_e4m3")}
+    return PipelineQuantizationConfig(quant_mapping=mapping)
 
 
 def apply(pipe: Any, profile: Any) -> float:
