@@ -121,9 +121,11 @@ def test_v2_client_videos(ds_server: LiveServer) -> None:
     assert getattr(raised.value, "code", None) == "InvalidParameter"
 
 
-def test_i2v_r2v_mapping_and_malformed_bodies(live_server: LiveServer, image_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_i2v_r2v_mapping_and_malformed_bodies(server_factory, image_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from harness import png_bytes
 
+    # many refused submits in a row: a generate limit they cannot reach
+    live_server = server_factory(HAPPYHORSE_RATE_LIMIT_GENERATE="1000/second")
     monkeypatch.setattr(dashscope, "base_http_api_url", f"{live_server.url}/api/v1")
     key = live_server.create_key(credits=100_000)
     client = live_server.client(key)
