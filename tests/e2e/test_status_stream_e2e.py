@@ -75,3 +75,31 @@ def test_stream_of_a_finished_task_and_errors(server_factory: Callable[..., Live
     stranger = server.client(server.create_key(name="stranger"))
     assert stranger.get("/api/status/stream", params={"task_id": task_id}).status_code == 404
     assert server.client("hh-wrong").get("/api/status/stream", params={"task_id": task_id}).status_code == 401
+
+
+def test_sdk_waits_on_the_stream(live_server: LiveServer) -> None:
+    import asyncio
+    from datetime import datetime
+
+    import happyhorse
+
+    key = live_server.create_key(credits=100_000)
+    with happyhorse.Client(api_key=key, base_url=live_server.url) as sdk:
+        started = time.monotonic()
+        task = sdk.generate_and_wait("a horse on the stream", mode="std", duration=5)  # first_delay 8 s by default
+        returned = time.monotonic()
+        assert task.succeeded and task.video_url
+        finished = datetime.fromisoformat(task.raw["completed_at"])
+        lag = datetime.now(finished.tzinfo).timestamp() - finished.timestamp() - (time.monotonic() - returned)
+        assert lag < 1.5, lag  # returned within about a second of the render finishing (completed_at has 1 s grain)
+        assert returned - started < 8  # it never slept the polling schedule's first 8 s
+        snapshots = list(sdk.stream(sdk.generate("again", duration=3, sound=False).task_id))
+        assert snapshots[-1].succeeded and all(not s.done for s in snapshots[:-1])
+
+    async def follow() -> list[happyhorse.Task]:
+        async with happyhorse.AsyncClient(api_key=key, base_url=live_server.url) as sdk:
+            created = await sdk.generate("async", duration=3, sound=False)
+            return [t async for t in sdk.stream(created.task_id)]
+
+    seen = asyncio.run(follow())
+    assert seen[-1].succeeded

@@ -7,6 +7,7 @@ differ only in ``await``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import mimetypes
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from happyhorse.client.errors import APIError, HappyHorseError, api_error
+from happyhorse.client.errors import APIError, HappyHorseError, StreamUnavailable, api_error
 from happyhorse.client.polling import RetryState, parse_retry_after
 from happyhorse.client.types import Element, Shot, Task
 
@@ -31,6 +32,10 @@ ShotLike = Shot | Mapping[str, Any]
 ElementLike = Element | Mapping[str, Any]
 
 
+STREAM_HEADER = "x-happyhorse-stream"  # a server with a status stream names its path in this header
+STREAM_READ_TIMEOUT = 45.0  # the server comments every 15 s: three missed ones mean the stream is gone
+
+
 class BaseClient:
     """Configuration and the I/O-free halves of every call."""
 
@@ -38,6 +43,12 @@ class BaseClient:
     base_url: str
     max_retries: int
     _now: Callable[[], float]  # the monotonic clock; injectable so tests need not wait
+    _stream_path: str | None = None  # learnt from STREAM_HEADER on any answer of the server
+
+    def _note_features(self, response: httpx.Response) -> None:
+        path = response.headers.get(STREAM_HEADER)
+        if path and path.startswith("/"):
+            self._stream_path = path
 
     def _configure(self, api_key: str | None, base_url: str | None, max_retries: int) -> None:
         key = api_key if api_key is not None else os.environ.get("HAPPYHORSE_API_KEY")
@@ -115,6 +126,52 @@ def parse_task_page(data: Mapping[str, Any]) -> tuple[list[Task], str | None]:
         raise APIError(200, None, f"unexpected /api/tasks answer: tasks is {tasks!r}")
     cursor = data.get("next_cursor")
     return [Task.from_data(item) for item in tasks], cursor if isinstance(cursor, str) and cursor else None
+
+
+def first_poll_delay(first_delay: float, last: Task | None) -> float:
+    """The first check of a polling wait: at the server's ``eta_seconds`` when a snapshot gave one."""
+    eta = last.eta_seconds if last is not None else None
+    return max(1.0, float(eta)) if eta is not None else first_delay
+
+
+def stream_failure(response: httpx.Response) -> Exception:
+    """What an error answer to a stream request means (its body read): the API's error, or
+    StreamUnavailable when the server simply has no such endpoint."""
+    error = error_from_response(response)
+    if response.status_code in (404, 405, 406, 501) and error.error_code != "TASK_NOT_FOUND":
+        return StreamUnavailable(f"{response.request.url}: HTTP {response.status_code}")
+    return error
+
+
+def is_event_stream(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").startswith("text/event-stream")
+
+
+class SSEParser:
+    """Server-Sent Events, line by line: ``feed(line)`` returns a finished ``status`` event's data, or
+    ``None`` (a comment, a blank line between events, or a line of one still being read)."""
+
+    def __init__(self) -> None:
+        self.event = "message"
+        self.data: list[str] = []
+
+    def feed(self, line: str) -> dict[str, Any] | None:
+        if line == "":
+            event, data = self.event, self.data
+            self.event, self.data = "message", []
+            if event == "status" and data:
+                parsed = json.loads("\n".join(data))
+                return parsed if isinstance(parsed, dict) else None
+            return None
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            self.event = value
+        elif name == "data":
+            self.data.append(value)
+        return None
 
 
 def parse_envelope(response: httpx.Response) -> dict[str, Any]:

@@ -15,25 +15,30 @@ import httpx
 
 from happyhorse.client._base import (
     DEFAULT_TIMEOUT,
+    STREAM_READ_TIMEOUT,
     USER_AGENT,
     BaseClient,
     ElementLike,
     ShotLike,
+    SSEParser,
     build_generate_body,
     download_target,
     error_from_response,
+    first_poll_delay,
+    is_event_stream,
     local_inputs,
     parse_balance,
     parse_envelope,
     parse_task_page,
     partial_path,
+    stream_failure,
     task_list_params,
     upload_files,
     upload_url,
     video_url_of,
     with_uploads,
 )
-from happyhorse.client.errors import APIConnectionError
+from happyhorse.client.errors import APIConnectionError, RateLimited, ServerError, StreamUnavailable, WaitTimeout
 from happyhorse.client.polling import (
     DEFAULT_MAX_RETRIES,
     TRANSIENT_ERRORS,
@@ -188,12 +193,78 @@ class Client(BaseClient):
             TaskNotFound, InvalidApiKey: at once, without retrying.
         """
         final: Task | None = None
-        for task in self.poll(
+        for task in self.follow(
             task_id, first_delay=first_delay, interval=interval, max_interval=max_interval, timeout=timeout
         ):
             final = task
-        assert final is not None  # poll yields at least once or raises
+        assert final is not None  # follow yields at least once or raises
         return finish_wait(final)
+
+    def follow(
+        self,
+        task_id: str,
+        *,
+        first_delay: float = 8,
+        interval: float = 10,
+        max_interval: float = 20,
+        timeout: float | None = 900,
+    ) -> Iterator[Task]:
+        """Yield each state of a task until the terminal one: pushed by the server's status stream when
+        it offers one (this server says so in a header), else polled as :meth:`poll` does.
+
+        Raises:
+            WaitTimeout: ``timeout`` seconds passed first (``None``: wait forever).
+        """
+        deadline = None if timeout is None else self._now() + timeout
+        last: Task | None = None
+        if self._stream_path is not None:
+            try:
+                for task in self._stream(task_id, deadline, timeout):
+                    last = task
+                    yield task
+                if last is not None and last.done:
+                    return
+            except (StreamUnavailable, RateLimited, ServerError, httpx.TransportError, ValueError):
+                pass  # the stream is gone, busy or not offered: the public docs' polling takes over
+        remaining = None if deadline is None else max(0.0, deadline - self._now())
+        for task in self.poll(task_id, first_delay=first_poll_delay(first_delay, last), interval=interval,
+                                max_interval=max_interval, timeout=remaining):
+            yield task
+
+    def stream(self, task_id: str, *, timeout: float | None = None) -> Iterator[Task]:
+        """Yield the task as the server's status stream pushes it (``GET /api/status/stream``, this
+        server's extension), ending with the terminal snapshot.
+
+        Raises:
+            StreamUnavailable: the server has no status stream (the hosted API): use :meth:`wait`.
+            WaitTimeout: ``timeout`` seconds passed before the task ended.
+        """
+        deadline = None if timeout is None else self._now() + timeout
+        yield from self._stream(task_id, deadline, timeout)
+
+    def _stream(self, task_id: str, deadline: float | None, timeout: float | None) -> Iterator[Task]:
+        path = self._stream_path or "/api/status/stream"
+        headers = {**self._auth_headers(), "Accept": "text/event-stream"}
+        read_timeout = httpx.Timeout(10.0, read=STREAM_READ_TIMEOUT)
+        parser = SSEParser()
+        last: Task | None = None
+        with self._http.stream("GET", self._url(path), params={"task_id": task_id}, headers=headers,
+                               timeout=read_timeout) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise stream_failure(response)
+            if not is_event_stream(response):
+                raise StreamUnavailable(f"{response.request.url} is not an event stream")
+            for line in response.iter_lines():
+                data = parser.feed(line)
+                if data is not None:
+                    last = Task.from_data(data)
+                    yield last
+                    if last.done:
+                        return
+                if deadline is not None and self._now() > deadline:
+                    raise WaitTimeout(task_id, timeout or 0.0, last)
+        raise StreamUnavailable("the status stream closed before the task ended")
 
     def generate_and_wait(
         self,
@@ -348,6 +419,7 @@ class Client(BaseClient):
                         f"could not reach {self.base_url}: {exc or type(exc).__name__}"
                     ) from exc
             else:
+                self._note_features(response)
                 delay = retry.after_response(response)
                 if delay is None:
                     return parse_envelope(response)

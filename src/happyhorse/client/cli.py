@@ -33,7 +33,7 @@ from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from happyhorse.client._sync import Client
 from happyhorse.client.errors import (
@@ -251,26 +251,32 @@ def generate(
 
 
 def _wait_live(client: Client, task_id: str, settings: dict[str, float]) -> Task:
-    """Poll with a live spinner, elapsed time and progress % on stderr; return the SUCCESS task."""
+    """Follow the task with a live bar on stderr (percent, queue position, elapsed); return the SUCCESS
+    task. Against this server the status stream pushes every change; elsewhere it polls."""
     console = Console(stderr=True)
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
+        BarColumn(),
         TextColumn("{task.fields[percent]}"),
+        TextColumn("{task.fields[queue]}"),
         TimeElapsedColumn(),
     )
     final: Task | None = None
     try:
         with Progress(*columns, console=console, transient=True) as display:
-            row = display.add_task(f"rendering {task_id}", total=None, percent="")
-            for final in client.poll(task_id, **settings):
-                percent = f"{final.progress:.0f}%" if final.progress is not None else ""
+            row = display.add_task(f"rendering {task_id}", total=100, percent="", queue="")
+            for final in client.follow(task_id, **settings):
                 label = STATUS_LABELS.get(final.status, final.status.lower())
-                display.update(row, description=f"{label} {task_id}", percent=percent)
+                queue = f"#{final.queue_position} in queue" if final.queue_position else ""
+                if final.eta_seconds:
+                    queue = f"{queue}  ~{final.eta_seconds}s left".strip()
+                display.update(row, description=f"{label} {task_id}", completed=final.progress or 0,
+                               percent=f"{final.progress:.0f}%" if final.progress is not None else "", queue=queue)
     except KeyboardInterrupt:
         typer.echo(f"\ninterrupted; the task keeps rendering: {cli_command()} status {task_id}", err=True)
         raise typer.Exit(130) from None
-    assert final is not None  # poll yields at least once or raises
+    assert final is not None  # follow yields at least once or raises
     return finish_wait(final)
 
 

@@ -105,6 +105,10 @@ class APIConnectionError(HappyHorseError):
     """The API could not be reached, or the connection broke, after the allowed retries."""
 
 
+class StreamUnavailable(HappyHorseError):
+    """The server offers no status stream (the hosted API has none): ``wait`` polls instead."""
+
+
 class TaskFailed(HappyHorseError):
     """The task ended ``FAILED``; its credits were refunded.
 

@@ -63,6 +63,8 @@ class Task:
         expires_at: when this server deletes the video (its retention), if it says.
         expired: the video was deleted (retention or ``delete_result``); the task stays SUCCESS.
         cancelled: the task was cancelled by the client (it reads FAILED, refunded).
+        queue_position: 1 = next to start, while the task waits; ``None`` once it runs or ends.
+        eta_seconds: the server's estimate of the seconds until the task finishes, if it has one.
         raw: the response's whole ``data`` object, for fields this class does not name.
     """
 
@@ -79,6 +81,8 @@ class Task:
     expires_at: datetime | None = None
     expired: bool = False
     cancelled: bool = False
+    queue_position: int | None = None
+    eta_seconds: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -123,6 +127,8 @@ class Task:
             expires_at=_parse_time(data.get("expires_at")),
             expired=data.get("expired") is True,
             cancelled=data.get("cancelled") is True,
+            queue_position=_int_or_none(data.get("queue_position")),
+            eta_seconds=_int_or_none(data.get("eta_seconds")),
             raw=dict(data),
         )
 

@@ -54,6 +54,14 @@ def ok(data: Any) -> JSONResponse:
     return JSONResponse(envelope(data))
 
 
+# Tells this server's SDK where to follow a task live (GET /api/status/stream); other clients ignore it.
+STREAM_ADVERT = {"X-HappyHorse-Stream": "/api/status/stream"}
+
+
+def ok_with_stream(data: Any) -> JSONResponse:
+    return JSONResponse(envelope(data), headers=STREAM_ADVERT)
+
+
 @router.post("/generate", summary="Create a video generation task", openapi_extra=GENERATE_BODY,
              response_model=GenerateResponse, responses=ERROR_RESPONSES)
 async def generate(request: Request) -> JSONResponse:
@@ -72,7 +80,7 @@ async def generate(request: Request) -> JSONResponse:
         response.headers["Idempotent-Replayed"] = "true"
         return response
     await state.dispatcher.enqueue(admitted.task_id)
-    return ok({"task_id": admitted.task_id, "status": "IN_PROGRESS"})
+    return ok_with_stream({"task_id": admitted.task_id, "status": "IN_PROGRESS"})
 
 
 @router.get("/status", summary="Check a task's status", response_model=StatusResponse,
@@ -95,7 +103,8 @@ async def status(request: Request) -> JSONResponse:
     if found.task is None:
         raise TaskNotFound(f"no task {task_id!r} for this API key's account")
     live = await state.queue_info.live_fields(found.task)
-    return ok(task_data(found.task, state.store, base_url(request), state.settings.result_retention, live))
+    return ok_with_stream(task_data(found.task, state.store, base_url(request), state.settings.result_retention,
+                                    live))
 
 
 @router.get("/credits", summary="The API key's account balance (extension)", response_model=CreditsResponse,
