@@ -15,8 +15,8 @@ from happyhorse.config import Settings
 from happyhorse.dispatch.factory import create_dispatcher
 from happyhorse.engines.registry import request_checker
 from happyhorse.server import routes_api, routes_files, routes_tasks, status_stream, uploads
-from happyhorse.server.compat import dashscope as compat_dashscope
 from happyhorse.server.api_docs import install_api_docs
+from happyhorse.server.compat import dashscope as compat_dashscope
 from happyhorse.server.dashboard import mount_dashboard
 from happyhorse.server.errors import install_error_handlers
 from happyhorse.server.openapi import GENERATE_BODY_DEFS
