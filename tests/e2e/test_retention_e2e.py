@@ -125,3 +125,34 @@ def test_sdk_and_cli_delete(live_server: LiveServer) -> None:
     assert proc.returncode == 0, proc.stderr
     with happyhorse.Client(api_key=key, base_url=live_server.url) as sdk:
         assert sdk.status(second.task_id).expired
+
+
+def test_uploads_go_once_no_task_needs_them(server_factory: Callable[..., LiveServer]) -> None:
+    from harness import png_bytes
+
+    server = server_factory(HAPPYHORSE_RESULT_RETENTION="3", HAPPYHORSE_RETENTION_SWEEP_INTERVAL="0.5")
+    client = server.client(server.create_key(credits=100_000))
+    uploads = server.data_dir / "uploads"
+    before = set(uploads.iterdir())
+
+    def upload(color: tuple[int, int, int]) -> str:
+        answer = client.post("/api/upload", files={"file": ("a.png", png_bytes(320, 180, color), "image/png")})
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["data"]["url"])
+
+    used, unused = upload((200, 30, 30)), upload((30, 200, 30))
+    used_name, unused_name = used.split("?")[0].rsplit("/", 1)[1], unused.split("?")[0].rsplit("/", 1)[1]
+    blocker = client.post("/api/generate", json={**BODY, "mode": "pro", "duration": 15, "sound": True})
+    waiting = client.post("/api/generate", json={**BODY, "image_urls": [used]}).json()["data"]["task_id"]
+    deadline = time.monotonic() + 20
+    while (uploads / unused_name).exists():
+        assert time.monotonic() < deadline, "the unused upload outlived the retention"
+        time.sleep(0.2)
+    if client.get("/api/status", params={"task_id": waiting}).json()["data"]["status"] == "IN_PROGRESS":
+        assert (uploads / used_name).exists()  # still needed by a task in progress
+    assert wait_for_task(client, waiting, timeout=180)["status"] == "SUCCESS"  # it could read its image
+    wait_for_task(client, blocker.json()["data"]["task_id"], timeout=180)
+    deadline = time.monotonic() + 20
+    while set(uploads.iterdir()) != before:
+        assert time.monotonic() < deadline, f"uploads left behind: {set(uploads.iterdir()) - before}"
+        time.sleep(0.2)

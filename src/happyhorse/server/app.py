@@ -29,7 +29,7 @@ from happyhorse.store.db import Database
 from happyhorse.store.hot_reads import HotReads, sqlite_file
 from happyhorse.store.queue_info import QueueInfo
 from happyhorse.tasks.events import TaskEvent
-from happyhorse.tasks.retention import RetentionSweeper
+from happyhorse.tasks.retention import RetentionSweeper, sweep_uploads
 from happyhorse.webhooks.deliverer import Deliverer
 
 log = logging.getLogger("happyhorse.server")
@@ -95,7 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.deliverer = start_deliverer(settings, db, store)
         hub.subscribe(wake_on_terminal(state.deliverer), "webhook-deliverer")
         await state.dispatcher.start()
-        sweeper = RetentionSweeper(db, store, settings.result_retention, settings.retention_sweep_interval)
+        sweeper = RetentionSweeper(db, store, settings.result_retention, settings.retention_sweep_interval,
+                                   [lambda: sweep_uploads(db, settings.uploads_dir, settings.result_retention)])
         sweeper.start()
         try:
             yield

@@ -1,6 +1,7 @@
 """Result retention: finished videos are deleted ``HAPPYHORSE_RESULT_RETENTION`` seconds after their
 task finished (or at once through ``DELETE /api/tasks/{id}``); the task itself stays, ``SUCCESS``,
-with ``response: null`` and ``expired: true``.
+with ``response: null`` and ``expired: true``. Uploaded input images go under the same setting once
+no queued or running task refers to them.
 
 The database forgets the result key first, in a conditional update, and only the caller that won
 it deletes the file or S3 object: two API nodes sweeping at once never fight, and status never
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from happyhorse.errors import TaskNotFinished, TaskNotFound
 from happyhorse.storage.base import ResultStore
@@ -69,6 +73,25 @@ async def sweep_expired(db: Database, store: ResultStore, retention_s: int) -> i
                 deleted += 1
         if len(due) < 200:
             return deleted
+
+
+async def sweep_uploads(db: Database, uploads_dir: Path, retention_s: int) -> int:
+    """Delete uploaded images older than the retention that no queued or running task refers to."""
+    if retention_s <= 0 or not uploads_dir.is_dir():
+        return 0
+    cutoff = time.time() - retention_s
+    old = [p for p in uploads_dir.iterdir() if p.is_file() and not p.name.startswith(".")
+           and p.stat().st_mtime < cutoff]
+    if not old:
+        return 0
+    async with db.read() as session:
+        needed = json.dumps(await results.active_specs(session))  # their image URLs name the files
+    gone = 0
+    for path in old:
+        if path.name not in needed:
+            path.unlink(missing_ok=True)
+            gone += 1
+    return gone
 
 
 class RetentionSweeper:
