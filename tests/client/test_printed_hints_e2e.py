@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from harness import base_env, free_port
 
 pytestmark = pytest.mark.e2e

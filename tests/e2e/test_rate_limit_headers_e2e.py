@@ -20,7 +20,8 @@ def test_headers_count_down_to_the_429(server_factory: Callable[..., LiveServer]
     server = server_factory(HAPPYHORSE_RATE_LIMIT_STATUS="4/minute;100/hour",
                             HAPPYHORSE_RATE_LIMIT_GENERATE="3/minute")
     client = server.client(server.create_key(credits=10_000))
-    task_id = client.post("/api/generate", json={"model": "happyhorse-1.0/video", "prompt": "a horse", "duration": 3}).json()["data"]["task_id"]
+    body = {"model": "happyhorse-1.0/video", "prompt": "a horse", "duration": 3}
+    task_id = client.post("/api/generate", json=body).json()["data"]["task_id"]
 
     seen = []
     for path, params in (("/api/status", {"task_id": task_id}), ("/api/credits", {}),
@@ -38,7 +39,7 @@ def test_headers_count_down_to_the_429(server_factory: Callable[..., LiveServer]
     assert 1 <= int(refused.headers["retry-after"]) <= 60
 
     # generate has its own rule; a 400 after the limiter still reports it
-    bad = client.post("/api/generate", json={"model": "happyhorse-1.0/video", "prompt": "a horse", "duration": 99})
+    bad = client.post("/api/generate", json={**body, "duration": 99})
     assert bad.status_code == 400 and quota(bad)[:2] == (3, 1)
 
     # no headers without a valid key: nothing was counted
