@@ -51,6 +51,7 @@ bench: install services
 	$(BIN)/python benchmarks/render_bench.py
 	$(BIN)/python benchmarks/server_bench.py
 	$(BIN)/python benchmarks/api_bench.py
+	$(BIN)/python benchmarks/events_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
