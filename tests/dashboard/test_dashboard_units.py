@@ -16,7 +16,7 @@ from happyhorse.cli import app as cli_app
 from happyhorse.config import Settings
 from happyhorse.server.dashboard import csrf, sessions
 from happyhorse.server.dashboard.routes_auth import safe_next
-from happyhorse.server.uploads import own_upload_path
+from happyhorse.storage.uploads import own_upload_path
 
 KEY = b"k" * 32
 NAME = "A" * 31 + "b.png"

@@ -13,14 +13,14 @@ import os
 import socket
 
 from happyhorse.config import Settings
-from happyhorse.dispatch.engine_pool import EnginePool
-from happyhorse.dispatch.engine_process import EngineProcess
 from happyhorse.storage.base import ResultStore
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
 from happyhorse.tasks import service
 from happyhorse.tasks.events import EventHub
 from happyhorse.tasks.events import install as install_events
+from happyhorse.worker.engine_pool import EnginePool
+from happyhorse.worker.engine_process import EngineProcess
 from happyhorse.worker.runner import TaskRunner
 
 log = logging.getLogger("happyhorse.dispatch")

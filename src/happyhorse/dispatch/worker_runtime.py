@@ -22,8 +22,6 @@ from procrastinate.job_context import AbortReason, JobContext
 
 from happyhorse.config import Settings
 from happyhorse.dispatch.distributed import CANCELLED_MESSAGE
-from happyhorse.dispatch.engine_pool import EnginePool
-from happyhorse.dispatch.engine_process import EngineProcess
 from happyhorse.dispatch.procrastinate_app import defer_render
 from happyhorse.dispatch.sweeper import job_tag
 from happyhorse.storage.base import ResultStore
@@ -32,6 +30,8 @@ from happyhorse.store.db import Database
 from happyhorse.tasks import service
 from happyhorse.tasks.events import EventHub
 from happyhorse.tasks.events import install as install_events
+from happyhorse.worker.engine_pool import EnginePool
+from happyhorse.worker.engine_process import EngineProcess
 from happyhorse.worker.runner import TaskRunner
 
 log = logging.getLogger("happyhorse.worker")

@@ -2,7 +2,7 @@
 
 Everything around an engine — multi-shot assembly, first/last frames, elements, audio mux,
 encoding, storage — is shared (``worker.render``), so every engine gets every contract feature.
-Engines run only inside an engine process (``dispatch.engine_process``), never in the API process.
+Engines run only inside an engine process (``worker.engine_process``), never in the API process.
 """
 
 from __future__ import annotations

@@ -70,10 +70,7 @@ def check_request_hosts(request: GenerateRequest, settings: Settings) -> None:
     """``check_image_hosts`` for every image and element URL of a parsed generate request."""
     if settings.allow_private_urls:
         return
-    try:
-        from happyhorse.storage.uploads import own_upload_path  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        from happyhorse.server.uploads import own_upload_path
+    from happyhorse.storage.uploads import own_upload_path
     fields = [(f"image_urls[{i}]", url) for i, url in enumerate(request.image_urls)]
     fields += [(f"elements[{i}].element_input_urls[{j}]", url)
                for i, element in enumerate(request.elements) for j, url in enumerate(element.urls)]

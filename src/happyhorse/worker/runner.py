@@ -15,18 +15,18 @@ from pathlib import Path
 from happyhorse import logs
 from happyhorse.config import Settings
 from happyhorse.contract import GenerateRequest, frame_shots, nearest_aspect_ratio
-from happyhorse.dispatch.engine_process import EngineCrashed, EngineProcess, RenderFailed
 from happyhorse.engines.base import RenderCancelled
 from happyhorse.media.images import image_size
 from happyhorse.media.safe_fetch import FetchError, FetchPolicy, fetch_image
 from happyhorse.media.url_rules import with_private_hint
 from happyhorse.metrics import RENDER_SECONDS
-from happyhorse.server.uploads import own_upload_path, read_upload
 from happyhorse.storage.base import ResultStore
+from happyhorse.storage.uploads import own_upload_path, read_upload
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
 from happyhorse.tasks import service
 from happyhorse.tasks.events import EventHub
+from happyhorse.worker.engine_process import EngineCrashed, EngineProcess, RenderFailed
 from happyhorse.worker.job import ElementSpec, RenderJob, RenderResult, ShotSpec
 
 log = logging.getLogger("happyhorse.worker")

@@ -11,7 +11,7 @@ import contextlib
 import logging
 
 from happyhorse.config import Settings
-from happyhorse.dispatch.engine_process import EngineCrashed, EngineProcess, detect_gpus
+from happyhorse.worker.engine_process import EngineCrashed, EngineProcess, detect_gpus
 
 log = logging.getLogger("happyhorse.worker")
 
