@@ -37,6 +37,7 @@ run: $(BASE_STAMP)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy
