@@ -15,6 +15,7 @@ from happyhorse.contract import (
     coerce_int,
     frame_shots,
     is_http_url,
+    loads_request_body,
     nearest_aspect_ratio,
     parse_generate,
 )
@@ -244,10 +245,39 @@ def test_invalid_multi_prompt_shape(shots: Any, word: str) -> None:
     fails(multi(multi_prompt=shots), errors.InvalidRequest, "multi_prompt", word)
 
 
-def test_multi_prompt_is_ignored_without_multi_shots() -> None:
-    req = parse_generate(body(multi_shots=False, multi_prompt="garbage", duration=6))
+def test_multi_prompt_is_not_rendered_without_multi_shots() -> None:
+    shots = [{"prompt": "one", "duration": 3}, {"prompt": "", "duration": 2}]
+    req = parse_generate(body(multi_shots=False, multi_prompt=shots, duration=6))
     assert req.multi_prompt == [] and req.duration == 6 and not req.multi_shots
-    assert req.echo["multi_prompt"] == "garbage"  # still echoed as sent
+    assert req.echo["multi_prompt"] == shots  # still echoed as sent
+    assert parse_generate(body(multi_prompt=[])).multi_prompt == []
+
+
+@pytest.mark.parametrize(("shots", "error", "word"), [
+    ("garbage", errors.InvalidRequest, "multi_prompt"),
+    ([{"prompt": "a", "duration": 3}] * 6, errors.InvalidRequest, "at most 5"),
+    ([{"prompt": "x" * 501}], errors.InvalidPrompt, "multi_prompt[0].prompt"),
+    ([{"prompt": "a", "duration": 99}], errors.InvalidDuration, "multi_prompt[0].duration"),
+    ([5], errors.InvalidRequest, "multi_prompt[0]"),
+])
+def test_unused_multi_prompt_is_held_to_its_limits(shots: Any, error: type[Exception], word: str) -> None:
+    """Stored and echoed even when not rendered, so as bounded as when it is (issue 15, item 2)."""
+    fails(body(multi_shots=False, multi_prompt=shots), error, word)
+
+
+@pytest.mark.parametrize("raw", [
+    '{"model": "m", "multi_prompt": [NaN]}', '{"cfg_scale": Infinity}', '{"x": -Infinity}',
+    '{"prompt": "\\ud800"}', '{"\\udfff": 1}', "[" * 65 + "]" * 65, '{"a": ' * 70 + "1" + "}" * 70,
+    "[" * 100_000 + "]" * 100_000,
+])
+def test_request_body_refuses_what_cannot_be_served_back(raw: str) -> None:
+    with pytest.raises(errors.InvalidRequest):
+        loads_request_body(raw.encode())
+
+
+def test_request_body_allows_64_levels_and_paired_surrogates() -> None:
+    assert loads_request_body(("[" * 64 + "]" * 64).encode()) is not None
+    assert loads_request_body(b'{"p": "\\ud83d\\ude00"}') == {"p": "\U0001f600"}
 
 
 def test_multi_shot_requires_explicit_sound() -> None:

@@ -17,6 +17,7 @@ An optional field sent as ``null`` counts as absent; unknown fields are ignored.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -49,6 +50,51 @@ KNOWN_FIELDS = frozenset(
 # Nine digits is plenty for every range here and keeps int() away from huge strings.
 _DIGITS = re.compile(r"[0-9]{1,9}")
 _ELEMENT_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+MAX_JSON_DEPTH = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidRequest(f"request body must be plain JSON: {name} is not a JSON number")
+
+
+def loads_request_body(raw: bytes | str) -> Any:
+    """Decode a request body as strict JSON, or raise ``InvalidRequest``.
+
+    Stricter than ``json.loads``: ``NaN``, ``Infinity`` and ``-Infinity`` are refused (no JSON encoder
+    can send them back in a status answer), as are lone UTF-16 surrogates (``"\\ud800"``: not
+    encodable as UTF-8) in any string or key, and nesting deeper than ``MAX_JSON_DEPTH`` anywhere.
+    """
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise InvalidRequest(f"request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: line {exc.lineno}, column {exc.colno}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("request body is not valid JSON: it is not UTF-8 text") from None
+    _check_json_tree(value)
+    return value
+
+
+def _check_json_tree(value: Any) -> None:
+    """Depth and surrogates, walked without recursion (a deep body must not exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise InvalidRequest("request body holds a lone UTF-16 surrogate (\\ud800-\\udfff) in a string")
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidRequest(f"request body is nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, dict):
+            stack.extend((k, depth) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        else:
+            stack.extend((v, depth + 1) for v in item)
 
 
 @dataclass
@@ -92,10 +138,13 @@ def parse_generate(body: Any) -> GenerateRequest:
         raise InvalidRequest("request body must be a JSON object")
     model = _check_model(body.get("model"))
     multi = _check_multi_shots(body.get("multi_shots"))
-    # With multi_shots false, multi_prompt is ignored entirely (not validated, not rendered): the
-    # public docs describe it only "for multi-shot mode", and rejecting a stray field would break
-    # clients that always send the whole form. It still appears in the echo, as sent.
+    # With multi_shots false, multi_prompt is not rendered: the public docs describe it only "for
+    # multi-shot mode", and rejecting a stray, well-formed field would break clients that always send
+    # the whole form. It still appears in the echo, as sent, so it is held to the same limits
+    # (at most MAX_SHOTS shots of at most SHOT_PROMPT_MAX characters; an empty list is fine).
     raw_shots = body.get("multi_prompt") if multi else None
+    if not multi:
+        _check_unused_shots(body.get("multi_prompt"))
 
     prompt = _check_prompt(body.get("prompt"), multi)
     shot_prompts = _check_shot_prompts(raw_shots)
@@ -249,6 +298,23 @@ def _check_shots_shape(raw_shots: Any) -> None:
             raise InvalidRequest(f"multi_prompt[{i}] must be a {{prompt, duration}} object")
 
 
+def _check_unused_shots(raw_shots: Any) -> None:
+    """multi_prompt sent with multi_shots false: not rendered, but stored and echoed, so within limits."""
+    if raw_shots is None:
+        return
+    if not isinstance(raw_shots, list):
+        raise InvalidRequest("multi_prompt must be a list of {prompt, duration} objects")
+    if len(raw_shots) > MAX_SHOTS:
+        raise InvalidRequest(f"multi_prompt must hold at most {MAX_SHOTS} shots (got {len(raw_shots)})")
+    for i, shot in enumerate(raw_shots):
+        if not isinstance(shot, dict):
+            raise InvalidRequest(f"multi_prompt[{i}] must be a {{prompt, duration}} object")
+        if shot.get("prompt") is not None:
+            _check_text(shot["prompt"], f"multi_prompt[{i}].prompt", SHOT_PROMPT_MAX, InvalidPrompt, allow_blank=True)
+        if shot.get("duration") is not None:
+            _check_int_range(shot["duration"], f"multi_prompt[{i}].duration", SHOT_DURATION_RANGE)
+
+
 def _choice(value: Any, name: str, options: tuple[str, ...], default: str) -> str:
     if value is None:
         return default
@@ -360,8 +426,8 @@ def _check_element(item: Any, path: str) -> ElementInput:
     if not isinstance(name, str) or not _ELEMENT_NAME.fullmatch(name):
         raise InvalidRequest(f"{path}.name must be 1 to 64 letters, digits or underscores")
     description = item.get("description")
-    if description is not None and not isinstance(description, str):
-        raise InvalidRequest(f"{path}.description must be a string")
+    if description is not None:
+        _check_text(description, f"{path}.description", PROMPT_MAX, InvalidRequest, allow_blank=True)
     # `images` is an alias of element_input_urls; sending both is ambiguous, so it is refused
     # the same way as sending two of the top-level element aliases.
     urls_keys = [k for k in ("element_input_urls", "images") if item.get(k) is not None]

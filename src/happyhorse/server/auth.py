@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from happyhorse.errors import InvalidApiKey
 from happyhorse.store import accounts
 from happyhorse.store.models import utcnow
 
+log = logging.getLogger("happyhorse.server")
 TOUCH_EVERY_S = 60.0  # last_used_at is a listing hint: one write a minute per key is plenty
 REVOKED_OR_UNKNOWN = "the API key is invalid or has been revoked"
 
@@ -47,5 +49,9 @@ async def touch_if_due(request: Request, key_id: str) -> None:
     now = time.monotonic()
     if now - touched.get(key_id, -TOUCH_EVERY_S) >= TOUCH_EVERY_S:
         touched[key_id] = now
-        async with state.db.write() as session:
-            await accounts.touch_key(session, key_id, utcnow())
+        try:  # a hint only: a poll must not fail while the database refuses writes
+            async with state.db.write() as session:
+                await accounts.touch_key(session, key_id, utcnow())
+        except Exception:
+            log.warning("could not record the last use of API key %s (database not writable?)", key_id,
+                        exc_info=True)

@@ -5,13 +5,12 @@ Checks run in the contract's order: auth (401), rate limit (429), body (400), cr
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from happyhorse.contract import parse_generate
+from happyhorse.contract import loads_request_body, parse_generate
 from happyhorse.contract_schema import CreditsResponse, GenerateResponse, StatusResponse
 from happyhorse.errors import InvalidApiKey, InvalidRequest, TaskNotFound
 from happyhorse.media.url_rules import check_request_hosts
@@ -41,12 +40,7 @@ async def read_json_object(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         raise InvalidRequest("request body is empty: send a JSON object")
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: line {exc.lineno}, column {exc.colno}") from None
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("request body is not valid JSON: it is not UTF-8 text") from None
+    return loads_request_body(raw)  # strict: no NaN/Infinity, lone surrogates or nesting deeper than 64
 
 
 def ok(data: Any) -> JSONResponse:
