@@ -41,7 +41,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return error_response(NotFound(f"no such endpoint: {request.method} {request.url.path}"))
         if exc.status_code == 405:
-            return error_response(MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"))
+            response = error_response(MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"))
+            if exc.headers and "Allow" in exc.headers:  # the methods the path does take
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
         error = ApiError(str(exc.detail) if exc.status_code < 500 else None)
         error.status = exc.status_code
         return error_response(error)

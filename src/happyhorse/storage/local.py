@@ -47,6 +47,7 @@ class LocalResultStore:
 
     def verify(self, key: str, expires: str, signature: str) -> bool:
         """True when the signature matches and has not expired (constant-time compare)."""
-        if not expires.isdigit() or int(expires) < time.time():
+        # ASCII digits only, and a sane length: "²".isdigit() is true and int() of 5,000 digits refuses
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12) or int(expires) < time.time():
             return False
         return hmac.compare_digest(self.signature(key, int(expires)), signature)

@@ -1,0 +1,27 @@
+"""Small faults through the real server: malformed /files/ expiries are a 403, never a 500; a 405
+names the methods the path takes."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from harness import LiveServer, wait_for_task
+
+pytestmark = pytest.mark.e2e
+
+
+def test_malformed_expires_and_allow_header(live_server: LiveServer) -> None:
+    client = live_server.client(live_server.create_key(credits=10_000))
+    body = {"model": "happyhorse-1.0/video", "prompt": "a horse", "duration": 3, "sound": False}
+    done = wait_for_task(client, client.post("/api/generate", json=body).json()["data"]["task_id"])
+    url = httpx.URL(done["response"]["resultUrls"][0])
+    signature = url.params["signature"]
+    for expires in ("²", "9" * 5000, "-1", "1e10", " 123"):
+        response = httpx.get(url.copy_with(params={"expires": expires, "signature": signature}))
+        assert response.status_code == 403, (expires[:10], response.status_code)
+        assert response.json()["code"] == 403
+
+    wrong = client.put("/api/generate", json=body)
+    assert wrong.status_code == 405 and wrong.json()["error_code"] == "METHOD_NOT_ALLOWED"
+    assert "POST" in wrong.headers["allow"]
