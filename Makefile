@@ -9,7 +9,7 @@ BASE_STAMP := $(VENV)/.base-stamp
 # torch's CPU build lies on this machine's disk; pinning it keeps pip from fetching a CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: install run test lint typecheck pytest services browser bench clean
+.PHONY: install run test test-fast lint typecheck pytest services browser bench clean
 
 install: $(STAMP)
 
@@ -46,6 +46,12 @@ pytest: install browser services
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The quick loop: no browser, no distributed cluster, no diffusers pipelines (CI runs `make test`).
+test-fast: install services
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -x --ignore=tests/dashboard --ignore=tests/distributed \
+		--ignore=tests/engines/diffusers --ignore=tests/packaging --ignore-glob='tests/e2e/test_diffusers*' \
+		--ignore=tests/compat -k "not distributed"
 
 bench: install services
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
