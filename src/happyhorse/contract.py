@@ -126,6 +126,8 @@ class GenerateRequest:
     seed: int | None
     negative_prompt: str | None
     echo: dict[str, Any] = field(default_factory=dict)  # accepted request as sent, known fields only
+    # A visible mark on every frame. Not a field of /api/generate: DashScope's parameters.watermark sets it.
+    watermark: bool = False
 
     @property
     def type(self) -> str:

@@ -3,11 +3,14 @@ server in both deployments: submit, fetch, wait, download, cancel, errors as the
 
 from __future__ import annotations
 
+import io
 import time
 from typing import Any
 
+import av
 import dashscope
 import httpx
+import numpy as np
 import pytest
 from dashscope import VideoSynthesis
 
@@ -96,6 +99,34 @@ def test_v1_sdk_submit_fetch_wait_cancel_errors(ds_server: LiveServer) -> None:
     assert junk.status_code == 400 and junk.json()["code"] == "InvalidParameter"
 
 
+def first_frame_of(url: str) -> np.ndarray:
+    video = httpx.get(url, timeout=30)
+    assert video.status_code == 200, video.text
+    with av.open(io.BytesIO(video.content)) as container:
+        frame = next(container.decode(video=0))
+        return frame.to_ndarray(format="rgb24").astype(np.int16)
+
+
+def test_watermark_true_draws_a_visible_mark(ds_server: LiveServer) -> None:
+    key = ds_server.create_key(credits=100_000)
+    common: dict[str, Any] = {"model": "happyhorse-1.0-t2v", "prompt": "a horse in a field", "api_key": key,
+                              "duration": 3, "resolution": "720P", "audio": False, "seed": 11}
+    plain = VideoSynthesis.async_call(**common)
+    marked = VideoSynthesis.async_call(**common, watermark=True)
+    assert plain.status_code == 200 and marked.status_code == 200, (plain, marked)
+    frames = []
+    for submitted in (plain, marked):
+        done = VideoSynthesis.wait(submitted, api_key=key)
+        assert done.output.task_status == "SUCCEEDED", done
+        frames.append(first_frame_of(done.output.video_url))
+    without, with_mark = frames
+    height, width = without.shape[:2]
+    corner = np.abs(with_mark - without)[height * 7 // 8 :, width * 3 // 4 :].mean()
+    elsewhere = np.abs(with_mark - without)[: height // 2, : width // 2].mean()
+    assert corner > 8, f"no visible mark in the bottom-right corner (mean change {corner:.2f})"
+    assert elsewhere < 1.5, f"the mark spilled over the picture (mean change {elsewhere:.2f})"
+
+
 def test_v2_client_videos(ds_server: LiveServer) -> None:
     key = ds_server.create_key(credits=100_000)
     client = dashscope.Client(api_key=key, base_url=f"{ds_server.url}/api/v1")
@@ -159,7 +190,7 @@ def test_i2v_r2v_mapping_and_malformed_bodies(server_factory, image_server, monk
                  {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x", "media": [3]}},
                  {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"duration": "5"}},
                  {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"seed": "abc"}},
-                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"watermark": True}},
+                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"watermark": "yes"}},
                  {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": []}):
         answer = httpx.post(url, headers=headers, json=body)
         assert answer.status_code == 400, (body, answer.text)

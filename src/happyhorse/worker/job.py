@@ -33,6 +33,7 @@ class RenderJob:
     first_image: bytes | None = None  # first frame of the first shot
     last_image: bytes | None = None  # last frame of the (single) shot
     elements: list[ElementSpec] = field(default_factory=list)
+    watermark: bool = False  # stamp the visible mark (media/watermark.py) on every frame
 
 
 @dataclass

@@ -24,6 +24,7 @@ import numpy as np
 from happyhorse.engines.base import AUDIO_SAMPLE_RATE, FPS, Element, Engine, EngineError, Shot
 from happyhorse.media.encode import Mp4Writer
 from happyhorse.media.images import ImageError, decode_image, fit_to_frame
+from happyhorse.media.watermark import Watermark
 from happyhorse.worker.job import RenderJob, RenderResult
 
 AudioSource = Callable[[Shot], np.ndarray | None]
@@ -67,10 +68,11 @@ def render_job(
     fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.stem}.", suffix=".part.mp4")
     os.close(fd)
     try:
+        mark = Watermark(width, height) if job.watermark else None
         with Mp4Writer(tmp_name, width, height, fps=FPS, audio=job.sound) as writer:
             done = 0
             for shot in shots:
-                _render_shot(engine, shot, writer, audio_source, done, total_frames, progress)
+                _render_shot(engine, shot, writer, audio_source, done, total_frames, progress, mark)
                 done += shot.num_frames
         os.chmod(tmp_name, 0o644)  # mkstemp makes it owner-only; a video is served like any file
         os.replace(tmp_name, output)
@@ -140,6 +142,7 @@ def _render_shot(
     done: int,
     total: int,
     progress: Callable[[float], None],
+    mark: Watermark | None = None,
 ) -> None:
     """Render one shot into the writer; ``done`` frames of ``total`` came before it."""
 
@@ -154,10 +157,11 @@ def _render_shot(
         if audio is None and audio_source is not None:
             audio, rate = audio_source(shot), AUDIO_SAMPLE_RATE
         writer.write_audio(shot_audio(audio, rate, shot, writer.sample_rate))
-    _write_frames(engine, shot, clip.frames, writer)
+    _write_frames(engine, shot, clip.frames, writer, mark)
 
 
-def _write_frames(engine: Engine, shot: Shot, frames: Iterable[np.ndarray], writer: Mp4Writer) -> None:
+def _write_frames(engine: Engine, shot: Shot, frames: Iterable[np.ndarray], writer: Mp4Writer,
+                  mark: Watermark | None = None) -> None:
     """Stream frames into the writer, holding the engine to exactly ``num_frames`` of the right shape."""
     expected = (shot.height, shot.width, 3)
     count = 0
@@ -172,7 +176,8 @@ def _write_frames(engine: Engine, shot: Shot, frames: Iterable[np.ndarray], writ
                 f"engine {engine.name!r} yielded frame {count} of shot {shot.index + 1} as {got}, "
                 f"expected uint8 {expected}"
             )
-        writer.write_frame(frame)
+        # A copy before stamping: an engine may hand out the same buffer (a pinned first frame) again.
+        writer.write_frame(mark.apply(frame.copy()) if mark is not None else frame)
         count += 1
     if count != shot.num_frames:
         raise EngineError(

@@ -99,6 +99,7 @@ class TaskRunner:
             first_image=images[0] if images else None,
             last_image=images[1] if len(images) > 1 else None,
             elements=elements,
+            watermark=request.watermark,
         )
 
     async def _fetch(self, field: str, url: str) -> bytes:

@@ -7,6 +7,7 @@ as the native surface. Answers and errors are in DashScope's shape; see docs/com
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -169,8 +170,9 @@ def to_generate_body(body: Any) -> dict[str, Any]:
     watermark = params.get("watermark", False)
     if not isinstance(watermark, bool):
         raise _bad("parameters.watermark must be true or false")
-    if watermark:
-        raise _bad("parameters.watermark=true is not supported by this server yet; send false or omit it")
+    # Not a /api/generate field (parse_generate passes it by); kept in the body so an Idempotency-Key
+    # reused with the other watermark choice is a conflict, not a replay.
+    out["watermark"] = watermark
     return out
 
 
@@ -222,7 +224,7 @@ async def submit(request: Request) -> JSONResponse:
         await state.limiter.check("generate", caller.key_id)
         body = await _body(request)
         native = to_generate_body(body)
-        generate_request = parse_generate(native)
+        generate_request = dataclasses.replace(parse_generate(native), watermark=native["watermark"])
         check_request_hosts(generate_request, state.settings)
         state.check_request(generate_request)
         admitted = await admit(state.db, state.settings, caller.account_id, caller.key_id, generate_request,
