@@ -26,18 +26,28 @@ from urllib.parse import urlsplit
 
 from happyhorse.errors import InvalidDuration, InvalidModel, InvalidPrompt, InvalidRequest
 
+# The contract's limits: the one place each lives. The validation below, the OpenAPI schema
+# (contract_schema.py) and the Playground's form (served to the page) all read them from here.
 MODEL_NAME = "happyhorse-1.0/video"
 MODES = ("std", "pro")
+DEFAULT_MODE = "std"
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
+DEFAULT_ASPECT_RATIO = "16:9"
 PROMPT_MAX = 2500
 SHOT_PROMPT_MAX = 500
 MAX_SHOTS = 5
 DURATION_RANGE = (3, 15)
+DEFAULT_DURATION = 5
 SHOT_DURATION_RANGE = (1, 12)
+CFG_SCALE_RANGE = (0.0, 1.0)
+DEFAULT_CFG_SCALE = 0.5
 SEED_MAX = 2_147_483_647
 URL_MAX = 2048
+MAX_IMAGES = 2  # first frame, last frame
+MAX_IMAGES_MULTI_SHOT = 1  # the first frame only
 MAX_ELEMENTS = 3
 ELEMENT_URLS_RANGE = (2, 4)
+ELEMENT_NAME_MAX = 64
 ELEMENT_KEYS = ("happyhorse_elements", "kling_elements", "elements")  # canonical name first
 KNOWN_FIELDS = frozenset(
     {
@@ -49,7 +59,8 @@ KNOWN_FIELDS = frozenset(
 # ASCII digits only: str.isdigit() and int() would also take "٥", "+5", "5_0" and " 5 ".
 # Nine digits is plenty for every range here and keeps int() away from huge strings.
 _DIGITS = re.compile(r"[0-9]{1,9}")
-_ELEMENT_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+ELEMENT_NAME_PATTERN = rf"[A-Za-z0-9_]{{1,{ELEMENT_NAME_MAX}}}"
+_ELEMENT_NAME = re.compile(ELEMENT_NAME_PATTERN)
 MAX_JSON_DEPTH = 64
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -159,9 +170,9 @@ def parse_generate(body: Any) -> GenerateRequest:
     return GenerateRequest(
         model=model,
         prompt=prompt,
-        mode=_choice(body.get("mode"), "mode", MODES, "std"),
+        mode=_choice(body.get("mode"), "mode", MODES, DEFAULT_MODE),
         duration=duration,
-        aspect_ratio=_choice(body.get("aspect_ratio"), "aspect_ratio", ASPECT_RATIOS, "16:9"),
+        aspect_ratio=_choice(body.get("aspect_ratio"), "aspect_ratio", ASPECT_RATIOS, DEFAULT_ASPECT_RATIO),
         image_urls=_check_image_urls(body.get("image_urls"), multi),
         sound=_check_sound(body.get("sound"), multi),
         cfg_scale=_check_cfg_scale(body.get("cfg_scale")),
@@ -262,7 +273,7 @@ def _check_durations(value: Any, raw_shots: Any, multi: bool) -> tuple[int, list
     """Resolve the total duration and the shot durations (empty for single-shot)."""
     sent = None if value is None else _check_int_range(value, "duration", DURATION_RANGE)
     if not multi:
-        return (5 if sent is None else sent), []
+        return (DEFAULT_DURATION if sent is None else sent), []
     if not isinstance(raw_shots, list):
         return sent or 0, []  # multi_prompt missing or malformed: rejected with the other fields
     durations = [
@@ -329,8 +340,8 @@ def _check_image_urls(value: Any, multi: bool) -> list[str]:
     if value is None:
         return []
     if multi:
-        return _check_urls(value, "image_urls", 0, 1, " with multi_shots (the first frame only)")
-    return _check_urls(value, "image_urls", 0, 2, " (first frame, last frame)")
+        return _check_urls(value, "image_urls", 0, MAX_IMAGES_MULTI_SHOT, " with multi_shots (the first frame only)")
+    return _check_urls(value, "image_urls", 0, MAX_IMAGES, " (first frame, last frame)")
 
 
 def _check_urls(value: Any, name: str, low: int, high: int, why: str = "") -> list[str]:
@@ -376,10 +387,11 @@ def _check_sound(value: Any, multi: bool) -> bool:
 
 def _check_cfg_scale(value: Any) -> float:
     if value is None:
-        return 0.5
+        return DEFAULT_CFG_SCALE
+    low, high = CFG_SCALE_RANGE
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not 0 <= value <= 1:
-        raise InvalidRequest("cfg_scale must be a number from 0 to 1")
+    if not ok or not low <= value <= high:
+        raise InvalidRequest(f"cfg_scale must be a number from {low:g} to {high:g}")
     return float(value)
 
 

@@ -2,7 +2,8 @@
 
 They describe; they never validate. ``POST /api/generate`` reads the raw JSON body and hands it to
 ``contract.parse_generate``, so a bad body always answers with the contract's 400 envelope and
-never with FastAPI's default 422. Keep these in step with ``contract.py`` and ``spec/contract.md``.
+never with FastAPI's default 422. Every limit and default here is read from ``contract.py``, so the
+schema cannot drift from what the API enforces.
 """
 
 from __future__ import annotations
@@ -11,7 +12,33 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from happyhorse.contract import MODEL_NAME, PROMPT_MAX, SEED_MAX, SHOT_PROMPT_MAX
+from happyhorse.contract import (
+    ASPECT_RATIOS,
+    CFG_SCALE_RANGE,
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_CFG_SCALE,
+    DEFAULT_DURATION,
+    DEFAULT_MODE,
+    DURATION_RANGE,
+    ELEMENT_NAME_MAX,
+    ELEMENT_NAME_PATTERN,
+    ELEMENT_URLS_RANGE,
+    MAX_ELEMENTS,
+    MAX_IMAGES,
+    MAX_IMAGES_MULTI_SHOT,
+    MAX_SHOTS,
+    MODEL_NAME,
+    MODES,
+    PROMPT_MAX,
+    SEED_MAX,
+    SHOT_DURATION_RANGE,
+    SHOT_PROMPT_MAX,
+)
+
+_SHOT_LOW, _SHOT_HIGH = SHOT_DURATION_RANGE
+_LOW, _HIGH = DURATION_RANGE
+_URLS_LOW, _URLS_HIGH = ELEMENT_URLS_RANGE
+_CFG_LOW, _CFG_HIGH = CFG_SCALE_RANGE
 
 TaskStatus = Literal["IN_PROGRESS", "SUCCESS", "FAILED"]
 
@@ -25,9 +52,10 @@ class ShotBody(BaseModel):
         examples=["A woman walks into a coffee shop"],
     )
     duration: int = Field(
-        description='Seconds, 1–12. Integer-valued numbers (3.0) and digit strings ("3") are accepted.',
-        ge=1,
-        le=12,
+        description=f"Seconds, {_SHOT_LOW}–{_SHOT_HIGH}. Integer-valued numbers (3.0) and digit strings "
+        '("3") are accepted.',
+        ge=_SHOT_LOW,
+        le=_SHOT_HIGH,
         examples=[3],
     )
 
@@ -36,18 +64,19 @@ class ElementBody(BaseModel):
     """A reference subject (a person, a product…) that prompts name as ``@name``."""
 
     name: str = Field(
-        description="1–64 letters, digits or underscores; unique in the task. Write `@name` in a prompt "
-        "to refer to it (an `@word` that names no element is just text).",
-        pattern=r"^[A-Za-z0-9_]{1,64}$",
+        description=f"1–{ELEMENT_NAME_MAX} letters, digits or underscores; unique in the task. Write `@name` "
+        "in a prompt to refer to it (an `@word` that names no element is just text).",
+        pattern=f"^{ELEMENT_NAME_PATTERN}$",
         examples=["element_dog"],
     )
     description: str | None = Field(
         default=None, description="Optional words about the subject.", examples=["a small brown terrier"]
     )
     element_input_urls: list[str] = Field(
-        description="2–4 http(s) image URLs of the subject. Alias: `images` (send one of the two).",
-        min_length=2,
-        max_length=4,
+        description=f"{_URLS_LOW}–{_URLS_HIGH} http(s) image URLs of the subject. Alias: `images` (send one "
+        "of the two).",
+        min_length=_URLS_LOW,
+        max_length=_URLS_HIGH,
         examples=[["https://example.com/dog-1.jpg", "https://example.com/dog-2.jpg"]],
     )
 
@@ -98,29 +127,33 @@ class GenerateBody(BaseModel):
         max_length=PROMPT_MAX,
         examples=["A cinematic shot of mountains at sunrise"],
     )
-    mode: Literal["std", "pro"] = Field(
-        default="std", description="Quality: `std` (720p-class) or `pro` (1080p-class).", examples=["pro"]
+    mode: str = Field(
+        default=DEFAULT_MODE,
+        description="Quality: `std` (720p-class) or `pro` (1080p-class).",
+        examples=["pro"],
+        json_schema_extra={"enum": list(MODES)},
     )
     duration: int | None = Field(
         default=None,
-        description="Seconds, 3–15 (else 400 INVALID_DURATION); default 5. Integer-valued numbers (5.0) "
-        'and digit strings ("5") are accepted; 5.5, true and "five" are not. Multi-shot: defaults '
-        "to the sum of the shot durations, and if sent must equal it.",
-        ge=3,
-        le=15,
+        description=f"Seconds, {_LOW}–{_HIGH} (else 400 INVALID_DURATION); default {DEFAULT_DURATION}. "
+        'Integer-valued numbers (5.0) and digit strings ("5") are accepted; 5.5, true and "five" are not. '
+        "Multi-shot: defaults to the sum of the shot durations, and if sent must equal it.",
+        ge=_LOW,
+        le=_HIGH,
         examples=[5],
     )
-    aspect_ratio: Literal["16:9", "9:16", "1:1"] = Field(
-        default="16:9",
+    aspect_ratio: str = Field(
+        default=DEFAULT_ASPECT_RATIO,
         description="Output shape. With `image_urls` the output follows the first image instead: the "
         "nearest of the three on a log scale (ties: 16:9 for landscape, 9:16 for portrait).",
         examples=["16:9"],
+        json_schema_extra={"enum": list(ASPECT_RATIOS)},
     )
     image_urls: list[str] | None = Field(
         default=None,
-        description="http(s) image URLs for image-to-video. Single-shot: at most 2 (first frame, last "
-        "frame). Multi-shot: at most 1 (first frame of the first shot).",
-        max_length=2,
+        description=f"http(s) image URLs for image-to-video. Single-shot: at most {MAX_IMAGES} (first frame, "
+        f"last frame). Multi-shot: at most {MAX_IMAGES_MULTI_SHOT} (first frame of the first shot).",
+        max_length=MAX_IMAGES,
         examples=[["https://example.com/my-image.jpg"]],
     )
     sound: bool = Field(
@@ -129,25 +162,26 @@ class GenerateBody(BaseModel):
         examples=[True],
     )
     cfg_scale: float = Field(
-        default=0.5,
-        ge=0,
-        le=1,
-        description="Prompt adherence, 0–1; higher follows the prompt more closely.",
+        default=DEFAULT_CFG_SCALE,
+        ge=_CFG_LOW,
+        le=_CFG_HIGH,
+        description=f"Prompt adherence, {_CFG_LOW:g}–{_CFG_HIGH:g}; higher follows the prompt more closely.",
         examples=[0.5],
     )
     multi_shots: bool = Field(default=False, description="Multi-shot mode: render `multi_prompt` in order.")
     multi_prompt: list[ShotBody] | None = Field(
         default=None,
-        description="Required when `multi_shots` is true (ignored otherwise): 1–5 shots. The shot "
-        "durations must add up to 3–15 seconds.",
+        description=f"Required when `multi_shots` is true: 1–{MAX_SHOTS} shots. The shot durations must add "
+        f"up to {_LOW}–{_HIGH} seconds. With `multi_shots` false it is not rendered, but still held to "
+        "these limits.",
         min_length=1,
-        max_length=5,
+        max_length=MAX_SHOTS,
     )
     happyhorse_elements: list[ElementBody] | None = Field(
         default=None,
-        description="At most 3 reference subjects. Aliases: `kling_elements`, `elements` (send only one "
-        "of the three names).",
-        max_length=3,
+        description=f"At most {MAX_ELEMENTS} reference subjects. Aliases: `kling_elements`, `elements` (send "
+        "only one of the three names).",
+        max_length=MAX_ELEMENTS,
     )
     seed: int | None = Field(
         default=None,

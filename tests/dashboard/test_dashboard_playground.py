@@ -94,3 +94,23 @@ def test_upload_an_image_and_generate_image_to_video(live_server, new_page, shoo
                          " return [v.videoWidth, v.videoHeight]; })()")
     assert size[0] < size[1], f"a portrait image gives a portrait video, got {size}"
     shoot(page, "playground-image-to-video")
+
+
+def test_the_form_takes_its_limits_from_the_server(live_server, new_page) -> None:
+    from happyhorse import contract
+
+    page = open_playground(live_server, new_page)
+    low, high = contract.DURATION_RANGE
+    expect(page.locator("#pg-duration")).to_have_attribute("min", str(low))
+    expect(page.locator("#pg-duration")).to_have_attribute("max", str(high))
+    expect(page.locator("#pg-duration")).to_have_value(str(contract.DEFAULT_DURATION))
+    ratios = page.locator("input[name=aspect_ratio]")
+    assert [ratios.nth(i).get_attribute("value") for i in range(ratios.count())] == list(contract.ASPECT_RATIOS)
+    expect(page.locator("input[name=aspect_ratio]:checked")).to_have_value(contract.DEFAULT_ASPECT_RATIO)
+    page.click("label.switch:has(#pg-multi)")
+    shot = page.locator(".shot input[type=number]").first
+    expect(shot).to_have_attribute("max", str(contract.SHOT_DURATION_RANGE[1]))
+    for _ in range(contract.MAX_SHOTS):
+        page.click("#pg-add-shot") if page.locator("#pg-add-shot").is_enabled() else None
+    expect(page.locator(".shot")).to_have_count(contract.MAX_SHOTS)
+    expect(page.locator("#pg-add-shot")).to_be_disabled()

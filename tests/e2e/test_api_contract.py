@@ -300,3 +300,22 @@ def test_healthz_and_docs_show_the_real_schema(api_server: LiveServer) -> None:
     generate = spec["paths"]["/api/generate"]["post"]
     schema = generate["requestBody"]["content"]["application/json"]["schema"]
     assert {"model", "prompt", "duration", "multi_prompt", "image_urls"} <= set(schema["properties"])
+
+
+def test_openapi_schema_carries_the_contracts_own_limits(api_server: LiveServer) -> None:
+    from happyhorse import contract
+
+    spec = httpx.get(api_server.url + "/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    generate = spec["paths"]["/api/generate"]["post"]
+    body = generate["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert (body["duration"]["anyOf"][0]["minimum"], body["duration"]["anyOf"][0]["maximum"]) == contract.DURATION_RANGE
+    assert body["mode"]["enum"] == list(contract.MODES) and body["mode"]["default"] == contract.DEFAULT_MODE
+    assert body["aspect_ratio"]["enum"] == list(contract.ASPECT_RATIOS)
+    assert (body["cfg_scale"]["minimum"], body["cfg_scale"]["maximum"]) == contract.CFG_SCALE_RANGE
+    assert body["multi_prompt"]["anyOf"][0]["maxItems"] == contract.MAX_SHOTS
+    assert body["happyhorse_elements"]["anyOf"][0]["maxItems"] == contract.MAX_ELEMENTS
+    shot = schemas["ShotBody"]["properties"]["duration"]
+    assert (shot["minimum"], shot["maximum"]) == contract.SHOT_DURATION_RANGE
+    urls = schemas["ElementBody"]["properties"]["element_input_urls"]
+    assert (urls["minItems"], urls["maxItems"]) == contract.ELEMENT_URLS_RANGE

@@ -7,6 +7,7 @@ Engines run only inside an engine process (``worker.engine_process``), never in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -37,6 +38,14 @@ class Element:
     name: str
     description: str
     images: list[np.ndarray]
+
+    def reference(self) -> re.Pattern[str]:
+        """``@name`` as a whole word: ``@cat`` is not a reference to ``ca``, and ``@cat.`` is to ``cat``.
+        The one rule every engine uses to find an element in a prompt."""
+        return re.compile(rf"@{re.escape(self.name)}(?![A-Za-z0-9_])")
+
+    def mentioned_in(self, prompt: str) -> bool:
+        return self.reference().search(prompt) is not None
 
 
 @dataclass

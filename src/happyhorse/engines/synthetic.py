@@ -26,7 +26,6 @@ import colorsys
 import functools
 import hashlib
 import math
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -188,7 +187,7 @@ class _Scene:
         box = max(8, round(min(0.22 * min(self.width, self.height), 0.6 * (stage[1] - stage[0]))))
         sprites = []
         for element in self.shot.elements:
-            if not element.images or not _mentions(self.shot.prompt, element.name):
+            if not element.images or not element.mentioned_in(self.shot.prompt):
                 continue
             cards = _same_size([_thumbnail(img, box, f"@{element.name}", self.palette[4]) for img in element.images],
                                self.palette[4])
@@ -396,11 +395,6 @@ class _Zoom:
             frame = av.VideoFrame.from_ndarray(region, format="rgb24")
             self._last = (crop, frame.reformat(width=w, height=h, interpolation="BILINEAR").to_ndarray())
         return self._last[1].copy()
-
-
-def _mentions(prompt: str, name: str) -> bool:
-    """Whether ``@name`` occurs as a whole word (``@cat`` does not mention ``ca``)."""
-    return re.search(rf"@{re.escape(name)}(?![A-Za-z0-9_])", prompt) is not None
 
 
 def _same_size(cards: list[np.ndarray], fill: np.ndarray) -> list[np.ndarray]:

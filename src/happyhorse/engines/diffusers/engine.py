@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -359,7 +358,7 @@ def element_prompt(prompt: str, elements: list[Element]) -> str:
     """``@name`` becomes ``name``, and each referenced element's description is appended."""
     described = []
     for element in elements:
-        pattern = re.compile(rf"@{re.escape(element.name)}\b")
+        pattern = element.reference()
         if pattern.search(prompt):
             prompt = pattern.sub(element.name, prompt)
             if element.description:
