@@ -9,7 +9,7 @@ BASE_STAMP := $(VENV)/.base-stamp
 # torch's CPU build lies on this machine's disk; pinning it keeps pip from fetching a CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: install run test test-fast lint typecheck pytest services browser bench clean
+.PHONY: install run test test-fast lint typecheck pytest services browser bench clean sync-client
 
 install: $(STAMP)
 
@@ -36,8 +36,13 @@ run: $(BASE_STAMP)
 	$(BIN)/happyhorse serve
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/unasync_client.py --check
+
+# The SDK's sync client is generated from the async one (one definition of every call).
+sync-client: install
+	$(BIN)/python scripts/unasync_client.py
 
 typecheck: install
 	$(BIN)/mypy

@@ -5,6 +5,7 @@ so the SDK can ship on its own.
 """
 
 from happyhorse.client._async import AsyncClient
+from happyhorse.client._base import GenerateParams
 from happyhorse.client._sync import Client
 from happyhorse.client.errors import (
     APIConnectionError,
@@ -31,6 +32,7 @@ __all__ = [
     "Client",
     "Conflict",
     "Element",
+    "GenerateParams",
     "HappyHorseError",
     "InsufficientCredits",
     "InvalidApiKey",

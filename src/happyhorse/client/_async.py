@@ -1,4 +1,4 @@
-"""The asynchronous client: the line-for-line twin of :mod:`happyhorse.client._sync`."""
+"""The asynchronous client; the synchronous one (``_sync.py``) is generated from this file."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import httpx
@@ -19,8 +19,7 @@ from happyhorse.client._base import (
     STREAM_READ_TIMEOUT,
     USER_AGENT,
     BaseClient,
-    ElementLike,
-    ShotLike,
+    GenerateParams,
     SSEParser,
     build_generate_body,
     download_target,
@@ -47,13 +46,16 @@ from happyhorse.client.polling import (
     WaitLoop,
     finish_wait,
 )
-from happyhorse.client.types import AspectRatio, Mode, Task
+from happyhorse.client.types import Task
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack for **kwargs is 3.12; the annotation is never evaluated
 
 __all__ = ["AsyncClient"]
 
 
 class AsyncClient(BaseClient):
-    """A HappyHorse 1.0 API client for asyncio; the same methods as :class:`Client`, awaited.
+    """A HappyHorse 1.0 API client for asyncio; :class:`Client` has the same methods, not awaited.
 
     >>> async with AsyncClient() as client:
     ...     task = await client.generate_and_wait("A horse galloping on a beach", duration=5)
@@ -86,32 +88,19 @@ class AsyncClient(BaseClient):
         self._configure(api_key, base_url, max_retries)
         self._owns_http = http_client is None
         # follow_redirects: result URLs may redirect to object storage.
-        self._http = http_client or httpx.AsyncClient(
-            timeout=timeout, transport=transport, follow_redirects=True
-        )
+        self._http = http_client or httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=True)
         self._sleep = sleep or asyncio.sleep
         self._now = clock or time.monotonic
 
     # -- the API -------------------------------------------------------------------------------
 
-    async def generate(
-        self,
-        prompt: str | None = None,
-        *,
-        mode: Mode | None = None,
-        duration: int | None = None,
-        aspect_ratio: AspectRatio | None = None,
-        image_urls: Sequence[str] | None = None,
-        sound: bool = True,
-        cfg_scale: float | None = None,
-        multi_prompt: Sequence[ShotLike] | None = None,
-        elements: Sequence[ElementLike] | None = None,
-        seed: int | None = None,
-        negative_prompt: str | None = None,
-    ) -> Task:
+    async def generate(self, prompt: str | None = None, **params: Unpack[GenerateParams]) -> Task:
         """Create a video task; returns at once with the task ``IN_PROGRESS``.
 
-        Arguments left ``None`` are not sent, so the server's defaults apply (std, 5 s, 16:9).
+        The keyword arguments are :class:`GenerateParams`: ``mode``, ``duration``, ``aspect_ratio``,
+        ``image_urls``, ``sound``, ``cfg_scale``, ``multi_prompt``, ``elements``, ``seed``,
+        ``negative_prompt``. Those left out (or ``None``) are not sent, so the server's defaults
+        apply (std, 5 s, 16:9, with sound).
         ``multi_prompt`` (a list of :class:`Shot` or ``{"prompt", "duration"}`` dicts) makes a
         multi-shot task; ``prompt`` is then shared context for every shot and may be omitted.
         ``elements`` are :class:`Element` or dicts, referred to in prompts as ``@name``.
@@ -123,12 +112,7 @@ class AsyncClient(BaseClient):
             InvalidRequest: a field breaks the contract (``error_code`` names the rule).
             InvalidApiKey, InsufficientCredits, RateLimited, ServerError, APIConnectionError.
         """
-        image_urls, elements = await self._upload_local(image_urls, elements)
-        body = build_generate_body(
-            prompt, mode=mode, duration=duration, aspect_ratio=aspect_ratio, image_urls=image_urls,
-            sound=sound, cfg_scale=cfg_scale, multi_prompt=multi_prompt, elements=elements,
-            seed=seed, negative_prompt=negative_prompt,
-        )
+        body = build_generate_body(prompt, await self._upload_local(params))
         retry = self._retry_state(idempotent=False)
         # One key for this call and all of its retries: the server never makes a second task for it.
         headers = {"Idempotency-Key": str(uuid.uuid4())}
@@ -274,30 +258,17 @@ class AsyncClient(BaseClient):
         self,
         prompt: str | None = None,
         *,
-        mode: Mode | None = None,
-        duration: int | None = None,
-        aspect_ratio: AspectRatio | None = None,
-        image_urls: Sequence[str] | None = None,
-        sound: bool = True,
-        cfg_scale: float | None = None,
-        multi_prompt: Sequence[ShotLike] | None = None,
-        elements: Sequence[ElementLike] | None = None,
-        seed: int | None = None,
-        negative_prompt: str | None = None,
         first_delay: float = 8,
         interval: float = 10,
         max_interval: float = 20,
         timeout: float | None = 900,
+        **params: Unpack[GenerateParams],
     ) -> Task:
         """:meth:`generate`, then :meth:`wait`; returns the SUCCESS task (``task.video_url``).
 
         On :class:`WaitTimeout` the task keeps rendering: ``exc.task_id`` lets you check later.
         """
-        task = await self.generate(
-            prompt, mode=mode, duration=duration, aspect_ratio=aspect_ratio, image_urls=image_urls,
-            sound=sound, cfg_scale=cfg_scale, multi_prompt=multi_prompt, elements=elements,
-            seed=seed, negative_prompt=negative_prompt,
-        )
+        task = await self.generate(prompt, **params)
         return await self.wait(
             task.task_id,
             first_delay=first_delay, interval=interval, max_interval=max_interval, timeout=timeout,
@@ -348,11 +319,10 @@ class AsyncClient(BaseClient):
         data = await self._request("POST", "/api/upload", files=upload_files(path), retry=self._retry_state())
         return upload_url(data)
 
-    async def _upload_local(
-        self, image_urls: Sequence[str] | None, elements: Sequence[ElementLike] | None
-    ) -> tuple[list[str] | None, list[ElementLike] | None]:
-        uploaded = {path: await self.upload(path) for path in local_inputs(image_urls, elements)}
-        return with_uploads(image_urls, elements, uploaded)
+    async def _upload_local(self, params: GenerateParams) -> GenerateParams:
+        local = local_inputs(params.get("image_urls"), params.get("elements"))
+        uploaded = {path: await self.upload(path) for path in local}
+        return with_uploads(params, uploaded)
 
     async def credits(self) -> int:
         """The API key's account balance, in credits."""

@@ -12,14 +12,14 @@ import mimetypes
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from happyhorse.client.errors import APIError, HappyHorseError, StreamUnavailable, api_error
 from happyhorse.client.polling import RetryState, parse_retry_after
-from happyhorse.client.types import Element, Shot, Task
+from happyhorse.client.types import AspectRatio, Element, Mode, Shot, Task
 
 VERSION = "0.1.0"
 MODEL = "happyhorse-1.0/video"
@@ -30,6 +30,23 @@ USER_AGENT = f"happyhorse-python/{VERSION}"
 
 ShotLike = Shot | Mapping[str, Any]
 ElementLike = Element | Mapping[str, Any]
+
+
+class GenerateParams(TypedDict, total=False):
+    """The keyword arguments of ``generate`` and ``generate_and_wait`` (sync and async): the one
+    definition of the request's fields in the SDK. A field left out is not sent, so the server's
+    default applies; ``sound`` is sent as True when left out (multi-shot requests must send it)."""
+
+    mode: Mode | None
+    duration: int | None
+    aspect_ratio: AspectRatio | None
+    image_urls: Sequence[str] | None
+    sound: bool | None
+    cfg_scale: float | None
+    multi_prompt: Sequence[ShotLike] | None  # makes a multi-shot task
+    elements: Sequence[ElementLike] | None
+    seed: int | None
+    negative_prompt: str | None
 
 
 STREAM_HEADER = "x-happyhorse-stream"  # a server with a status stream names its path in this header
@@ -73,38 +90,26 @@ class BaseClient:
         )
 
 
-def build_generate_body(
-    prompt: str | None,
-    *,
-    mode: str | None,
-    duration: int | None,
-    aspect_ratio: str | None,
-    image_urls: Sequence[str] | None,
-    sound: bool,
-    cfg_scale: float | None,
-    multi_prompt: Sequence[ShotLike] | None,
-    elements: Sequence[ElementLike] | None,
-    seed: int | None,
-    negative_prompt: str | None,
-) -> dict[str, Any]:
-    """The ``POST /api/generate`` body: only the fields given, so the server's defaults apply.
+def build_generate_body(prompt: str | None, params: GenerateParams) -> dict[str, Any]:
+    """The ``POST /api/generate`` body: only the fields given (None counts as not given), so the
+    server's defaults apply.
 
     No validation here: the server is the one authority on the rules, and its errors name the
     field. ``sound`` is always sent because multi-shot requests must send it explicitly.
     """
+    unknown = set(params) - set(GenerateParams.__annotations__)
+    if unknown:  # the TypedDict checks this for type-checked callers; plain callers get the same word
+        raise TypeError(f"generate() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    given: dict[str, Any] = {name: value for name, value in params.items() if value is not None}
+    multi_prompt = given.pop("multi_prompt", None)
+    elements = given.pop("elements", None)
     body: dict[str, Any] = {"model": MODEL}
-    optional: dict[str, Any] = {
-        "prompt": prompt,
-        "mode": mode,
-        "duration": duration,
-        "aspect_ratio": aspect_ratio,
-        "image_urls": list(image_urls) if image_urls is not None else None,
-        "cfg_scale": cfg_scale,
-        "seed": seed,
-        "negative_prompt": negative_prompt,
-    }
-    body.update({name: value for name, value in optional.items() if value is not None})
-    body["sound"] = sound
+    if prompt is not None:
+        body["prompt"] = prompt
+    if "image_urls" in given:
+        given["image_urls"] = list(given["image_urls"])
+    body.update(given)
+    body["sound"] = given.get("sound", True)
     if multi_prompt is not None:
         body["multi_shots"] = True
         body["multi_prompt"] = [s.to_wire() if isinstance(s, Shot) else dict(s) for s in multi_prompt]
@@ -305,16 +310,18 @@ def local_inputs(image_urls: Sequence[Any] | None, elements: Sequence[ElementLik
     return found
 
 
-def with_uploads(
-    image_urls: Sequence[Any] | None, elements: Sequence[ElementLike] | None, uploaded: Mapping[Any, str]
-) -> tuple[list[str] | None, list[ElementLike] | None]:
-    """The image and element URLs with each uploaded local file replaced by its URL."""
+def with_uploads(params: GenerateParams, uploaded: Mapping[Any, str]) -> GenerateParams:
+    """The parameters with each uploaded local file among the image and element URLs replaced by its URL."""
     def swap(urls: Sequence[Any]) -> list[str]:
         return [uploaded.get(url, url) if is_local_path(url) else url for url in urls]
 
-    new_images = swap(image_urls) if image_urls is not None else None
+    changed_params = GenerateParams(**params)
+    image_urls = params.get("image_urls")
+    if image_urls is not None:
+        changed_params["image_urls"] = swap(image_urls)
+    elements = params.get("elements")
     if elements is None:
-        return new_images, None
+        return changed_params
     new_elements: list[ElementLike] = []
     for element in elements:
         if isinstance(element, Element):
@@ -325,4 +332,5 @@ def with_uploads(
             if isinstance(changed.get(key), list | tuple):
                 changed[key] = swap(changed[key])
         new_elements.append(changed)
-    return new_images, new_elements
+    changed_params["elements"] = new_elements
+    return changed_params

@@ -1,14 +1,15 @@
-"""The synchronous client. :mod:`happyhorse.client._async` is its line-for-line twin."""
+# Generated from _async.py by scripts/unasync_client.py: edit that file, then run `make sync-client`.
+"""The synchronous client, generated from the asynchronous one (``_async.py``)."""
 
 from __future__ import annotations
 
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import httpx
@@ -18,8 +19,7 @@ from happyhorse.client._base import (
     STREAM_READ_TIMEOUT,
     USER_AGENT,
     BaseClient,
-    ElementLike,
-    ShotLike,
+    GenerateParams,
     SSEParser,
     build_generate_body,
     download_target,
@@ -46,17 +46,20 @@ from happyhorse.client.polling import (
     WaitLoop,
     finish_wait,
 )
-from happyhorse.client.types import AspectRatio, Mode, Task
+from happyhorse.client.types import Task
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack for **kwargs is 3.12; the annotation is never evaluated
 
 __all__ = ["Client"]
 
 
 class Client(BaseClient):
-    """A HappyHorse 1.0 API client.
+    """A HappyHorse 1.0 API client; :class:`AsyncClient` has the same methods, awaited.
 
-    >>> client = Client()                      # HAPPYHORSE_API_KEY, HAPPYHORSE_BASE_URL
-    >>> task = client.generate_and_wait("A horse galloping on a beach", duration=5)
-    >>> client.download(task, "horse.mp4")
+    >>> with Client() as client:
+    ...     task = client.generate_and_wait("A horse galloping on a beach", duration=5)
+    ...     client.download(task, "horse.mp4")
 
     Args:
         api_key: the API key; defaults to ``$HAPPYHORSE_API_KEY``.
@@ -91,24 +94,13 @@ class Client(BaseClient):
 
     # -- the API -------------------------------------------------------------------------------
 
-    def generate(
-        self,
-        prompt: str | None = None,
-        *,
-        mode: Mode | None = None,
-        duration: int | None = None,
-        aspect_ratio: AspectRatio | None = None,
-        image_urls: Sequence[str] | None = None,
-        sound: bool = True,
-        cfg_scale: float | None = None,
-        multi_prompt: Sequence[ShotLike] | None = None,
-        elements: Sequence[ElementLike] | None = None,
-        seed: int | None = None,
-        negative_prompt: str | None = None,
-    ) -> Task:
+    def generate(self, prompt: str | None = None, **params: Unpack[GenerateParams]) -> Task:
         """Create a video task; returns at once with the task ``IN_PROGRESS``.
 
-        Arguments left ``None`` are not sent, so the server's defaults apply (std, 5 s, 16:9).
+        The keyword arguments are :class:`GenerateParams`: ``mode``, ``duration``, ``aspect_ratio``,
+        ``image_urls``, ``sound``, ``cfg_scale``, ``multi_prompt``, ``elements``, ``seed``,
+        ``negative_prompt``. Those left out (or ``None``) are not sent, so the server's defaults
+        apply (std, 5 s, 16:9, with sound).
         ``multi_prompt`` (a list of :class:`Shot` or ``{"prompt", "duration"}`` dicts) makes a
         multi-shot task; ``prompt`` is then shared context for every shot and may be omitted.
         ``elements`` are :class:`Element` or dicts, referred to in prompts as ``@name``.
@@ -120,12 +112,7 @@ class Client(BaseClient):
             InvalidRequest: a field breaks the contract (``error_code`` names the rule).
             InvalidApiKey, InsufficientCredits, RateLimited, ServerError, APIConnectionError.
         """
-        image_urls, elements = self._upload_local(image_urls, elements)
-        body = build_generate_body(
-            prompt, mode=mode, duration=duration, aspect_ratio=aspect_ratio, image_urls=image_urls,
-            sound=sound, cfg_scale=cfg_scale, multi_prompt=multi_prompt, elements=elements,
-            seed=seed, negative_prompt=negative_prompt,
-        )
+        body = build_generate_body(prompt, self._upload_local(params))
         retry = self._retry_state(idempotent=False)
         # One key for this call and all of its retries: the server never makes a second task for it.
         headers = {"Idempotency-Key": str(uuid.uuid4())}
@@ -270,30 +257,17 @@ class Client(BaseClient):
         self,
         prompt: str | None = None,
         *,
-        mode: Mode | None = None,
-        duration: int | None = None,
-        aspect_ratio: AspectRatio | None = None,
-        image_urls: Sequence[str] | None = None,
-        sound: bool = True,
-        cfg_scale: float | None = None,
-        multi_prompt: Sequence[ShotLike] | None = None,
-        elements: Sequence[ElementLike] | None = None,
-        seed: int | None = None,
-        negative_prompt: str | None = None,
         first_delay: float = 8,
         interval: float = 10,
         max_interval: float = 20,
         timeout: float | None = 900,
+        **params: Unpack[GenerateParams],
     ) -> Task:
         """:meth:`generate`, then :meth:`wait`; returns the SUCCESS task (``task.video_url``).
 
         On :class:`WaitTimeout` the task keeps rendering: ``exc.task_id`` lets you check later.
         """
-        task = self.generate(
-            prompt, mode=mode, duration=duration, aspect_ratio=aspect_ratio, image_urls=image_urls,
-            sound=sound, cfg_scale=cfg_scale, multi_prompt=multi_prompt, elements=elements,
-            seed=seed, negative_prompt=negative_prompt,
-        )
+        task = self.generate(prompt, **params)
         return self.wait(
             task.task_id,
             first_delay=first_delay, interval=interval, max_interval=max_interval, timeout=timeout,
@@ -344,11 +318,10 @@ class Client(BaseClient):
         data = self._request("POST", "/api/upload", files=upload_files(path), retry=self._retry_state())
         return upload_url(data)
 
-    def _upload_local(
-        self, image_urls: Sequence[str] | None, elements: Sequence[ElementLike] | None
-    ) -> tuple[list[str] | None, list[ElementLike] | None]:
-        uploaded = {path: self.upload(path) for path in local_inputs(image_urls, elements)}
-        return with_uploads(image_urls, elements, uploaded)
+    def _upload_local(self, params: GenerateParams) -> GenerateParams:
+        local = local_inputs(params.get("image_urls"), params.get("elements"))
+        uploaded = {path: self.upload(path) for path in local}
+        return with_uploads(params, uploaded)
 
     def credits(self) -> int:
         """The API key's account balance, in credits."""
