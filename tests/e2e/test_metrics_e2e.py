@@ -82,3 +82,25 @@ def test_metrics_token_request_ids_and_json_logs(server_factory: Callable[..., L
     assert lines, server.log()
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert any(line.get("task_id") == task_id for line in lines), "no log line names the task"
+
+
+def test_worker_metrics_port_reports_its_renders(cluster_factory: Callable[..., Cluster]) -> None:
+    from harness import free_port
+
+    cluster = cluster_factory(apis=1, workers=0)
+    port = free_port()
+    cluster.add_worker("--metrics-port", str(port))
+    server = cluster.apis[0]
+    client = server.client(server.create_key(credits=10_000))
+    task_id = client.post("/api/generate", json=BODY).json()["data"]["task_id"]
+    assert wait_for_task(client, task_id)["status"] == "SUCCESS"
+
+    answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    # the worker rendered it, so the worker (not the API) reports the render's time
+    assert sample(answer.text, "happyhorse_render_seconds_count", engine="synthetic", mode="std",
+                  type="text-to-video") == 1
+    assert sample(answer.text, "happyhorse_render_seconds_sum", engine="synthetic", mode="std",
+                  type="text-to-video") > 0
+    api = httpx.get(f"{server.url}/metrics").text
+    assert "happyhorse_render_seconds_count{" not in api  # the API node rendered nothing
