@@ -6,12 +6,13 @@ environment. Everything has an embedded default, so ``happyhorse serve`` works o
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,12 +42,16 @@ class Settings(BaseSettings):
     access_log: bool = False  # per-request log lines (usually the reverse proxy's job; they cost throughput)
     log_format: str = "plain"  # plain | json (one object per line, with request and task ids)
     metrics_token: str | None = None  # when set, GET /metrics needs Authorization: Bearer <token>
+    max_body_bytes: int = 1024 * 1024  # largest request body (uploads: fetch_max_bytes); over it: 413
+    request_timeout: float = 30.0  # seconds a connection has to send a complete request; 0: no limit
+    trusted_proxies: str = ""  # IPs/CIDRs whose X-Forwarded-For/-Proto are believed; default: none
 
     # --- limits ---------------------------------------------------------------------------------
     rate_limit_generate: str = "10/second;600/minute"
     rate_limit_status: str = "20/second;3000/minute"
     rate_limit_storage: str = "memory://"
     max_active_tasks: int = 0  # tasks one account may have queued or running at once; 0: no cap
+    upload_quota_bytes: int = 1024 * 1024 * 1024  # uploaded images one account may keep stored; 0: no quota
     openai_models: str = "sora-2=std,sora-2-pro=pro"  # /v1/videos model names and the mode each one picks
 
     # --- input fetching -------------------------------------------------------------------------
@@ -73,6 +78,14 @@ class Settings(BaseSettings):
 
     # --- dashboard ------------------------------------------------------------------------------
     session_ttl: int = 7 * 24 * 3600
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",")):
+            if item:
+                ipaddress.ip_network(item, strict=False)  # a typo fails start-up instead of trusting nothing
+        return value
 
     @property
     def resolved_database_url(self) -> str:

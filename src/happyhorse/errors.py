@@ -11,6 +11,7 @@
     ├── NotFound                   404 NOT_FOUND
     ├── MethodNotAllowed           405 METHOD_NOT_ALLOWED
     ├── Conflict                   409 (extensions: IDEMPOTENCY_CONFLICT, TASK_NOT_CANCELLABLE, TASK_NOT_FINISHED)
+    ├── RequestTooLarge            413 REQUEST_TOO_LARGE  (a body over the limit, an upload over the quota)
     └── RateLimited                429 RATE_LIMITED  (carries retry_after seconds)
 
 They are rendered into the contract's envelope in exactly one place (``server.errors``).
@@ -99,6 +100,12 @@ class TaskNotCancellable(Conflict):
 class TaskNotFinished(Conflict):
     error_code = "TASK_NOT_FINISHED"
     default_message = "the task is still in progress"
+
+
+class RequestTooLarge(ApiError):
+    status = 413
+    error_code = "REQUEST_TOO_LARGE"
+    default_message = "the request body is too large"
 
 
 class RateLimited(ApiError):

@@ -16,6 +16,7 @@ from happyhorse.dispatch.factory import create_dispatcher
 from happyhorse.engines.registry import request_checker
 from happyhorse.server import routes_api, routes_files, routes_tasks, status_stream, uploads
 from happyhorse.server.api_docs import install_api_docs
+from happyhorse.server.body_limit import BodyLimit
 from happyhorse.server.compat import dashscope as compat_dashscope
 from happyhorse.server.dashboard import mount_dashboard
 from happyhorse.server.errors import install_error_handlers
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None)  # api_docs serves them from the package
     install_error_handlers(app)
     app.add_middleware(QuotaHeaders)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: before any parsing
     app.include_router(routes_api.router)
     app.include_router(compat_dashscope.router)
     app.include_router(routes_tasks.router)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from happyhorse.contract import MODEL_NAME, parse_generate
-from happyhorse.errors import ApiError, InsufficientCredits, InvalidApiKey, RateLimited
+from happyhorse.errors import ApiError, InsufficientCredits, InvalidApiKey, RateLimited, RequestTooLarge
 from happyhorse.media.url_rules import check_request_hosts
 from happyhorse.server.auth import authenticate
 from happyhorse.server.presenters import task_data
@@ -62,12 +62,17 @@ def _error(exc: Exception, request_id: str) -> JSONResponse:
         err = DashScopeError(400, "Arrearage", exc.message)
     elif isinstance(exc, RateLimited):
         err = DashScopeError(429, "Throttling", exc.message, {"Retry-After": str(exc.retry_after)})
+    elif isinstance(exc, RequestTooLarge):
+        err = DashScopeError(413, "RequestTooLarge", exc.message)
     elif isinstance(exc, ApiError) and 400 <= exc.status < 500:
         err = DashScopeError(400 if exc.status != 409 else 409, "InvalidParameter", exc.message)
     else:
         err = DashScopeError(500, "InternalError", "An internal error has occured, please try again later.")
     body = {"request_id": request_id, "code": err.code, "message": err.message}
     return JSONResponse(body, status_code=err.status, headers=err.headers)
+
+
+error_response = _error  # public: the body-size cap answers /api/v1/ in this shape too
 
 
 def _iso(value: Any) -> str | None:

@@ -41,6 +41,7 @@ from happyhorse.errors import (
     InvalidRequest,
     NotFound,
     RateLimited,
+    RequestTooLarge,
     TaskNotFound,
 )
 from happyhorse.server.auth import authenticate
@@ -94,6 +95,8 @@ def from_api_error(exc: ApiError) -> OpenAIError:
         return OpenAIError(401, exc.message, code="invalid_api_key")
     if isinstance(exc, TaskNotFound | NotFound):
         return OpenAIError(404, exc.message, code="not_found", param="video_id")
+    if isinstance(exc, RequestTooLarge):
+        return OpenAIError(413, exc.message, code="request_too_large", headers=no_retry)
     if isinstance(exc, Conflict):
         return OpenAIError(409, exc.message, code=exc.error_code.lower(), headers=no_retry)
     if isinstance(exc, InvalidRequest):
