@@ -84,6 +84,7 @@ def serve(
     from happyhorse.server.app import create_app
     from happyhorse.server.fast_path import StatusFastPath
     from happyhorse.server.observability import Observe
+    from happyhorse.server.request_timeout import timed_protocol
     from happyhorse.store.migrate import upgrade
 
     settings = settings_for(data_dir, host=host, port=port, gpus=gpus)
@@ -99,7 +100,7 @@ def serve(
     app = create_app(settings)
     stack = Observe(StatusFastPath(app), lambda: app.state.db, settings.metrics_token)
     uvicorn.run(stack, host=settings.host, port=settings.port, log_level="info", proxy_headers=True,
-                access_log=settings.access_log, log_config=None)
+                http=timed_protocol(settings.request_timeout), access_log=settings.access_log, log_config=None)
 
 
 # --- keys -----------------------------------------------------------------------------------------
