@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from happyhorse.errors import RequestTooLarge
 from happyhorse.server.errors import error_response
+from happyhorse.server.uploads import limit_text
 
 # Routes whose bodies are image uploads: their routes cap them at the upload limit themselves.
 UPLOAD_ROUTES = frozenset({("POST", "/api/upload"), ("POST", "/v1/videos")})
@@ -34,8 +35,7 @@ class BodyTooLarge(Exception):
 
 
 def too_large_text(limit: int) -> str:
-    size = f"{limit / (1024 * 1024):.3g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.3g} KB"
-    return f"the request body is larger than the {size} limit"
+    return f"the request body is larger than the {limit_text(limit)} limit"
 
 
 def too_large_response(path: str, message: str) -> Response:

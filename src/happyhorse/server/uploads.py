@@ -3,6 +3,7 @@
     POST /api/upload (multipart, field "file", Bearer key)
       └─▶ body read with a hard cap (fetch_max_bytes + a little multipart overhead)
       └─▶ sniffed with Pillow: an allowed format, at most fetch_max_pixels (never the file name)
+      └─▶ counted against the account's HAPPYHORSE_UPLOAD_QUOTA_BYTES (413 REQUEST_TOO_LARGE when full)
       └─▶ saved as uploads_dir/<32 random url-safe chars>.<format's extension>
       └─▶ {"url": "<base>/uploads/<name>"}
 
@@ -20,11 +21,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from happyhorse.config import Settings
-from happyhorse.errors import InvalidRequest
+from happyhorse.errors import InvalidRequest, RequestTooLarge
 from happyhorse.media.images import ImageError, probe_image
 from happyhorse.server.auth import authenticate
 from happyhorse.server.errors import envelope
 from happyhorse.storage.uploads import MEDIA_TYPES, upload_name, upload_path, write_upload
+from happyhorse.store import uploads as upload_rows
 
 router = APIRouter(tags=["HappyHorse 1.0"])
 
@@ -46,7 +48,10 @@ async def _capped_body(request: Request, limit: int) -> bytes:
 
 
 def limit_text(n: int) -> str:
-    return f"{n / (1024 * 1024):.3g} MB" if n >= 1024 * 1024 else f"{n / 1024:.3g} KB"
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n / 1024:.3g} KB"
 
 
 async def _the_file(request: Request, body: bytes) -> bytes:
@@ -66,6 +71,31 @@ async def _the_file(request: Request, body: bytes) -> bytes:
     if not isinstance(item, UploadFile):
         raise InvalidRequest("file is required: send the image in a multipart field named 'file'")
     return await item.read()
+
+
+async def store_upload(request: Request, account_id: str, fmt: str, data: bytes) -> str:
+    """Keep ``data`` as a new upload of the account, within its quota; returns the file's name.
+
+    The quota is taken in the database before the file is written (so uploads at once cannot
+    overshoot it together) and given back if the write fails.
+    """
+    state = request.app.state
+    settings: Settings = state.settings
+    name = upload_name(fmt)
+    async with state.db.write() as session:
+        used = await upload_rows.reserve(session, account_id, name, len(data), settings.upload_quota_bytes)
+    if used is not None:
+        quota = settings.upload_quota_bytes
+        raise RequestTooLarge(f"this account's upload storage quota of {limit_text(quota)} is used up: it stores "
+                              f"{limit_text(used)} of uploads and this file is {limit_text(len(data))}; "
+                              "uploads are deleted once the result retention passes")
+    try:
+        await asyncio.to_thread(write_upload, settings.uploads_dir, name, data)
+    except BaseException:
+        async with state.db.write() as session:
+            await upload_rows.forget(session, [name])
+        raise
+    return name
 
 
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -91,8 +121,7 @@ async def upload(request: Request) -> dict[str, object]:
         info = await asyncio.to_thread(probe_image, data, max_pixels=settings.fetch_max_pixels)
     except ImageError as exc:
         raise InvalidRequest(f"file: {exc.reason}") from None
-    name = upload_name(info.format)
-    await asyncio.to_thread(write_upload, settings.uploads_dir, name, data)
+    name = await store_upload(request, caller.account_id, info.format, data)
     base = (settings.public_url or str(request.base_url)).rstrip("/")
     return envelope({"url": f"{base}/uploads/{name}", "width": info.width, "height": info.height,
                      "format": info.format.lower(), "bytes": len(data)})

@@ -132,6 +132,20 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Upload(Base):
+    """An uploaded input image (``POST /api/upload``): whose it is and its size, for the account's quota.
+
+    The file itself lives in the uploads directory under ``name``; the row goes when the file does.
+    """
+
+    __tablename__ = "uploads"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class IdempotencyKey(Base):
     """A client's ``Idempotency-Key`` and the task its first request made (kept 24 h)."""
 

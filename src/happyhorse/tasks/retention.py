@@ -23,6 +23,7 @@ from happyhorse.errors import TaskNotFinished, TaskNotFound
 from happyhorse.storage.base import ResultStore
 from happyhorse.store import results
 from happyhorse.store import tasks as task_repo
+from happyhorse.store import uploads as upload_rows
 from happyhorse.store.db import Database
 from happyhorse.store.models import Task, utcnow
 from happyhorse.tasks.status import TERMINAL
@@ -86,12 +87,15 @@ async def sweep_uploads(db: Database, uploads_dir: Path, retention_s: int) -> in
         return 0
     async with db.read() as session:
         needed = json.dumps(await results.active_specs(session))  # their image URLs name the files
-    gone = 0
+    gone: list[str] = []
     for path in old:
         if path.name not in needed:
             path.unlink(missing_ok=True)
-            gone += 1
-    return gone
+            gone.append(path.name)
+    if gone:
+        async with db.write() as session:
+            await upload_rows.forget(session, gone)  # the account's upload quota frees what went
+    return len(gone)
 
 
 class RetentionSweeper:

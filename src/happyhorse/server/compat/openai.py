@@ -283,7 +283,7 @@ def check_hosts(generate: GenerateRequest, settings: Settings) -> None:
         raise invalid(exc.message, "input_reference") from None
 
 
-async def store_reference(request: Request, settings: Settings, data: bytes) -> str:
+async def store_reference(request: Request, settings: Settings, data: bytes, account_id: str) -> str:
     """Keep the uploaded first frame as ``POST /api/upload`` does; its URL goes in ``image_urls[0]``."""
     from happyhorse.media.images import ImageError, probe_image
     from happyhorse.server import uploads
@@ -296,13 +296,7 @@ async def store_reference(request: Request, settings: Settings, data: bytes) -> 
         info = await asyncio.to_thread(probe_image, data, max_pixels=settings.fetch_max_pixels)
     except ImageError as exc:
         raise invalid(f"input_reference: {exc.reason}", "input_reference") from None
-    name = uploads.upload_name(info.format)
-    writer = getattr(uploads, "_write_atomically", None)
-    if writer is None:  # the storage part moved to happyhorse.storage.uploads
-        from happyhorse.storage import uploads as upload_store  # type: ignore[attr-defined,unused-ignore]
-
-        writer = upload_store._write_atomically
-    await asyncio.to_thread(writer, settings.uploads_dir, name, data)
+    name = await uploads.store_upload(request, account_id, info.format, data)  # within the account's quota
     return f"{base_url(request)}/uploads/{name}"
 
 
@@ -319,7 +313,7 @@ async def create_video(request: Request) -> Response:
     if data is not None:
         if url is not None:
             raise invalid("send input_reference as a file or as image_url, not both", "input_reference")
-        url = await store_reference(request, settings, data)
+        url = await store_reference(request, settings, data, caller.account_id)
     body = public_body(fields, settings, url)
     openai_meta = body.pop("openai")
     generate = parse_generate(body)
