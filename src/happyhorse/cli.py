@@ -74,7 +74,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (HAPPYHORSE_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (HAPPYHORSE_PORT).")] = None,
     data_dir: DataDir = None,
-    gpus: Annotated[str | None, typer.Option(help="GPU indices for engine processes, e.g. 0,1.")] = None,
+    gpus: Annotated[str | None, typer.Option(
+        help="GPU indices for engine processes, e.g. 0,1 (with a `parallel` profile of N: N at a time).")] = None,
 ) -> None:
     """Start the API server (embedded mode runs the engines too)."""
     import uvicorn
@@ -88,6 +89,8 @@ def serve(
     from happyhorse.store.migrate import upgrade
 
     settings = settings_for(data_dir, host=host, port=port, gpus=gpus)
+    if settings.dispatch_mode == "embedded":
+        check_engine_groups(settings)
     logs.configure(settings.log_format)
     settings.ensure_dirs()
     if settings.is_sqlite:
@@ -323,6 +326,30 @@ def users_list(as_json: Annotated[bool, typer.Option("--json")] = False, data_di
         typer.echo(f"{row['user_id']}  {row['email']:<32} {row['role']:<7} {row['account']}  {row['created_at']}")
 
 
+def check_engine_groups(settings: Any) -> None:
+    """Exit with the reason when the GPUs cannot form the engine groups the models file asks for
+    (e.g. 3 GPUs for `parallel = { ulysses = 2 }`), before anything starts."""
+    from happyhorse.worker.engine_group import GroupingError, plan_slots
+
+    try:
+        plan_slots(settings)
+    except GroupingError as exc:
+        fail(str(exc))
+
+
+def _checked_worker(worker: Callable[..., None]) -> Callable[..., None]:
+    """``happyhorse worker`` with the same engine-group check as serve (its options unchanged)."""
+    import functools
+
+    @functools.wraps(worker)
+    def run(**options: Any) -> None:
+        picked = {"gpus": options.get("gpus"), "engine_processes": options.get("concurrency")}
+        check_engine_groups(settings_for(**picked))
+        worker(**options)
+
+    return run
+
+
 def _register_feature_commands() -> None:
     """Command groups that live beside their feature (imports stay light: no server stack)."""
     from happyhorse.client.cli import register
@@ -331,7 +358,7 @@ def _register_feature_commands() -> None:
 
     register(app)
     app.add_typer(models_app, name="models")
-    app.command("worker")(worker)
+    app.command("worker")(_checked_worker(worker))
     from happyhorse.webhooks.cli import webhooks_app
 
     app.add_typer(webhooks_app, name="webhooks")

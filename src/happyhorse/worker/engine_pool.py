@@ -1,4 +1,5 @@
-"""A worker's engine processes: one per GPU (or N on the CPU), handed out one job at a time.
+"""A worker's engine processes: one per GPU (or N on the CPU), handed out one job at a time; with a
+``parallel`` profile, one engine group of N processes per N GPUs instead (engine_group.py).
 
 An engine that dies is restarted in the background with backoff; the slot comes back when it is
 ready, so a crash costs one task (failed or retried) and never the worker.
@@ -11,7 +12,8 @@ import contextlib
 import logging
 
 from happyhorse.config import Settings
-from happyhorse.worker.engine_process import EngineCrashed, EngineProcess, detect_gpus
+from happyhorse.worker.engine_group import EngineGroup, plan_slots
+from happyhorse.worker.engine_process import EngineCrashed, EngineProcess
 
 log = logging.getLogger("happyhorse.worker")
 
@@ -21,9 +23,12 @@ RESTART_MAX_DELAY_S = 120.0
 
 class EnginePool:
     def __init__(self, settings: Settings) -> None:
-        gpus = detect_gpus(settings)
-        slots: list[str | None] = list(gpus) if gpus else [None] * max(1, settings.engine_processes)
-        self.engines = [EngineProcess(settings, device, f"engine-{i}") for i, device in enumerate(slots)]
+        slots = plan_slots(settings)  # raises GroupingError when the GPUs cannot be grouped as asked
+        self.engines = [
+            EngineProcess(settings, slot.devices[0] if slot.devices else None, f"engine-{i}") if slot.ranks == 1
+            else EngineGroup(settings, slot.devices, slot.ranks, f"engine-{i}")
+            for i, slot in enumerate(slots)
+        ]
         self._idle: asyncio.Queue[EngineProcess] = asyncio.Queue()
         self._restarts: set[asyncio.Task[None]] = set()
 

@@ -1,7 +1,8 @@
 """An engine in its own process: loaded once, kept warm, fed one RenderJob at a time over a pipe.
 
 A crash (segfault, OOM kill) takes down only this process: the parent sees the pipe break, fails
-the task it was rendering, and starts a fresh process. Torch is imported only in here.
+the task it was rendering, and starts a fresh process. Torch is imported only in here. The same
+process is also one rank of an engine group (``rank``: see engine_group.py).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from happyhorse.config import Settings
 from happyhorse.worker.job import RenderJob, RenderResult
+
+if TYPE_CHECKING:
+    from happyhorse.worker.engine_group import RankSpec
 
 log = logging.getLogger("happyhorse.engine")
 
@@ -41,18 +45,33 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def engine_main(conn: Connection, settings_data: dict[str, Any], device: str | None, cancel_flag: Any = None) -> None:
-    """Entry point of the child process."""
+def _set_title(title: str) -> None:
+    """Linux: the process name ps and top show (15 characters), so each rank can be told apart."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6").prctl(15, title.encode()[:15])  # PR_SET_NAME
+
+
+def engine_main(conn: Connection, settings_data: dict[str, Any], device: str | None, cancel_flag: Any = None,
+                rank: RankSpec | None = None) -> None:
+    """Entry point of the child process; with ``rank``, one rank of an engine group."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device  # before anything can import torch
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s engine[{device or os.getpid()}] %(message)s")
+    who = f"{device or os.getpid()}" if rank is None else f"{device or 'cpu'} rank {rank.rank}/{rank.world_size}"
+    if rank is not None:
+        os.environ.update(rank.env)  # RANK, WORLD_SIZE, MASTER_ADDR/PORT, LOCAL_RANK
+        _set_title(rank.title)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s engine[{who}] %(message)s")
+    group = None
     try:
         from happyhorse.engines.base import EngineError, RenderCancelled
         from happyhorse.engines.registry import create_engine
+        from happyhorse.worker.engine_group import RankGroup, scratch_job
         from happyhorse.worker.render import render_job
 
+        if rank is not None:
+            group = RankGroup(rank)  # meets the other ranks before any model loads
         engine = create_engine(Settings(**settings_data))
         engine.load()
     except Exception as exc:
@@ -68,19 +87,27 @@ def engine_main(conn: Connection, settings_data: dict[str, Any], device: str | N
         if message[0] == "stop":
             return
         job: RenderJob = message[1]
+        if group is not None and group.rank > 0:
+            job = scratch_job(job, group.rank)  # rank 0 writes the task's file
         last = 0.0
 
         def progress(fraction: float) -> None:
             nonlocal last
-            if cancel_flag is not None and cancel_flag.is_set():
+            stop = cancel_flag is not None and cancel_flag.is_set()
+            if group is not None:
+                stop = group.agree_to_stop(stop)  # every rank stops at this same step, or none does
+            if stop:
                 raise RenderCancelled  # between frame batches / denoising steps: stop here
             now = time.monotonic()
-            if now - last >= PROGRESS_EVERY_S:
+            if now - last >= PROGRESS_EVERY_S and (group is None or group.rank == 0):
                 last = now
                 conn.send(("progress", max(0.0, min(1.0, float(fraction)))))
 
         try:
-            conn.send(("done", render_job(job, engine, progress)))
+            result = render_job(job, engine, progress)
+            if group is not None and group.rank > 0:
+                os.unlink(job.output_path)
+            conn.send(("done", result))
         except RenderCancelled:
             with contextlib.suppress(OSError):
                 os.unlink(job.output_path)  # the partial file of a cancelled render
@@ -97,10 +124,12 @@ def engine_main(conn: Connection, settings_data: dict[str, Any], device: str | N
 class EngineProcess:
     """The parent's handle on one engine process."""
 
-    def __init__(self, settings: Settings, device: str | None = None, name: str = "engine-0") -> None:
+    def __init__(self, settings: Settings, device: str | None = None, name: str = "engine-0",
+                 rank: RankSpec | None = None) -> None:
         self.settings = settings
         self.device = device
         self.name = name
+        self.rank = rank  # set: one rank of an EngineGroup
         self.process: Any = None
         self.conn: Connection | None = None
         self.ready = False
@@ -115,7 +144,8 @@ class EngineProcess:
         parent, child = ctx.Pipe()
         self.cancel_flag = ctx.Event()
         self.process = ctx.Process(target=engine_main, name=f"happyhorse-{self.name}",
-                                   args=(child, self.settings.model_dump(), self.device, self.cancel_flag),
+                                   args=(child, self.settings.model_dump(), self.device, self.cancel_flag,
+                                         self.rank),
                                    daemon=True)
         self.process.start()
         child.close()
