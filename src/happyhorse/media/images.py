@@ -2,7 +2,8 @@
 
     probe_image(data)      format and displayed size from the header only, plus a structural check
     image_size(data)       (width, height) as displayed, i.e. after EXIF orientation
-    decode_image(data)     RGB uint8 array (H, W, 3), EXIF-rotated, alpha flattened on white
+    decode_image(data)     RGB uint8 array (H, W, 3), EXIF-rotated, alpha flattened on white;
+                           with ``cover=(w, h)`` no larger than it takes to cover that frame
     fit_to_frame(img, w, h)  scale to cover the frame, centre-crop to exactly (h, w, 3)
 
 Every failure to read the bytes is an ``ImageError`` whose ``reason`` is safe to show a user.
@@ -11,6 +12,7 @@ Every failure to read the bytes is an ``ImageError`` whose ``reason`` is safe to
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,18 +109,64 @@ def image_size(data: bytes) -> tuple[int, int]:
         return _displayed_size(img)
 
 
-def decode_image(data: bytes, *, max_pixels: int | None = None) -> np.ndarray:
+def decode_image(data: bytes, *, max_pixels: int | None = None, cover: tuple[int, int] | None = None) -> np.ndarray:
     """Decode to an RGB uint8 array (H, W, 3): EXIF-rotated, first frame of an animation,
     palette / greyscale / CMYK / 16-bit converted, transparency flattened on white.
+
+    With ``cover=(width, height)`` the result is only as large as it takes to cover that frame
+    (still at least that, so ``fit_to_frame`` loses nothing): a JPEG is decoded at 1/2, 1/4 or 1/8
+    scale straight from its DCT (``Image.draft``), and anything larger than twice the need is
+    box-reduced before it is converted. A 24-megapixel photo for a 720p frame then costs a few
+    megabytes, not a quarter of a gigabyte.
 
     CPU-bound for large images: call it from a worker thread or process, not on the event loop.
     """
     img = _open(data, max_pixels)
+    if cover is not None:
+        _draft(img, cover)
     try:
         img.load()
     except Exception:  # Pillow raises a zoo of types for corrupt data
         raise ImageError("not a valid image (corrupt or truncated)") from None
-    return _to_rgb_array(_upright(img))
+    img = _upright(img)
+    if cover is None:
+        return _to_rgb_array(img)
+    rgb = _to_rgb_array(_shrunk(img, cover))  # in the source's own mode where Pillow can reduce it
+    if _reduction(rgb.shape[1], rgb.shape[0], cover) > 1:  # modes reduce() refuses (palette, 16-bit)
+        rgb = np.ascontiguousarray(np.asarray(_shrunk(Image.fromarray(rgb), cover), dtype=np.uint8))
+    return rgb
+
+
+def _cover_need(width: int, height: int, cover: tuple[int, int]) -> tuple[int, int] | None:
+    """The size ``width``×``height`` scales to when it just covers ``cover``; None when it is not larger."""
+    scale = max(cover[0] / width, cover[1] / height)
+    if scale >= 1:
+        return None
+    return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
+
+
+def _reduction(width: int, height: int, cover: tuple[int, int]) -> int:
+    """The integer factor an image may be divided by and still cover ``cover`` (1: none)."""
+    need = _cover_need(width, height, cover)
+    return 1 if need is None else max(1, min(width // need[0], height // need[1]))
+
+
+def _draft(img: Image.Image, cover: tuple[int, int]) -> None:
+    """Ask the JPEG decoder for the smallest DCT scale that still covers the frame (others ignore it)."""
+    frame = (cover[1], cover[0]) if _displayed_size(img) != img.size else cover  # stored sideways (EXIF)
+    need = _cover_need(*img.size, frame)
+    if need is not None:
+        img.draft(None, need)
+
+
+def _shrunk(img: Image.Image, cover: tuple[int, int]) -> Image.Image:
+    factor = _reduction(*img.size, cover)
+    if factor < 2:
+        return img
+    try:
+        return img.reduce(factor)  # a box filter in one pass: cheap, and exact enough before the final Lanczos
+    except ValueError:  # "image has wrong mode" (P, 1, I;16): converted first, reduced after
+        return img
 
 
 def _upright(img: Image.Image) -> Image.Image:

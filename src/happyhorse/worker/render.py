@@ -54,7 +54,8 @@ def render_job(
     first = _fitted(job.first_image, width, height, "first image")
     last = _fitted(job.last_image, width, height, "last image")
     elements = [
-        Element(spec.name, spec.description, [_decoded(data, f"element @{spec.name}") for data in spec.images])
+        Element(spec.name, spec.description,
+                [_decoded(data, f"element @{spec.name}", (width, height)) for data in spec.images])
         for spec in job.elements
     ]
 
@@ -220,11 +221,12 @@ def _fitted(data: bytes | None, width: int, height: int, what: str) -> np.ndarra
     """Decode an input image and fit it to the frame (cover, centre-crop), or None when absent."""
     if data is None:
         return None
-    return fit_to_frame(_decoded(data, what), width, height)
+    return fit_to_frame(_decoded(data, what, (width, height)), width, height)
 
 
-def _decoded(data: bytes, what: str) -> np.ndarray:
+def _decoded(data: bytes, what: str, frame: tuple[int, int]) -> np.ndarray:
+    """Decoded no larger than it takes to cover the frame: one task's inputs never cost gigabytes."""
     try:
-        return decode_image(data)
+        return decode_image(data, cover=frame)
     except ImageError as exc:
         raise EngineError(f"the {what} could not be used: {exc.reason}") from None
