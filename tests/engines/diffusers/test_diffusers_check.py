@@ -122,3 +122,27 @@ def test_check_reports_each_option_and_whether_this_machine_honours_it(tmp_path:
         assert code == 1 and any("fp8" in p for p in report["problems"])
     code, out = check("--models", str(path))
     assert "quantization = fp8_storage: ok here" in out
+
+
+def test_check_reports_parallel_per_model_and_machine(tmp_path: Path) -> None:
+    ltx = fake_model(tmp_path, "ltx", "LTX2Pipeline")
+    wan = fake_model(tmp_path, "wan", "WanPipeline")
+    path = tmp_path / "models.toml"
+    path.write_text(f'[std]\ntext_to_video = {{ path = "{wan}", parallel = {{ ulysses = 2 }} }}\n'
+                    f'[pro]\ntext_to_video = {{ path = "{ltx}", parallel = {{ ulysses = 2 }} }}\n')
+    code, out = check("--models", str(path), "--json")
+    report = json.loads(out)
+    options = {p["mode"]: p["options"]["parallel"] for p in report["profiles"]}
+    assert options["std"]["ok"] is True and "engine groups of 2" in options["std"]["group"]
+    assert options["pro"]["ok"] is False and "cannot split LTX-2" in options["pro"]["problem"]
+    assert code == 1
+    import torch
+
+    if not torch.cuda.is_available():  # the CPU has no attention backend that ring attention can use
+        path.write_text(f'[std]\ntext_to_video = {{ path = "{wan}", parallel = {{ ring = 2 }} }}\n')
+        code, out = check("--models", str(path))
+        assert code == 1 and "parallel = {'ring': 2}: not here" in out and "CUDA only" in out
+        path.write_text(f'[std]\ntext_to_video = {{ path = "{wan}", parallel = {{ ulysses = 2 }} }}\n')
+        code, out = check("--models", str(path))
+        assert code == 0, out
+        assert "parallel = {'ulysses': 2}: ok here (engine groups of 2 CPU processes (gloo)" in out

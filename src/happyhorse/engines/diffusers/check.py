@@ -150,11 +150,13 @@ def _profile_entry(profiles: Profiles, profile: Profile, report: Report) -> dict
             "steps": profile.steps, "frame": f"{width}x{height}",
             "guidance": list(profile.guidance) if profile.guidance else None,
             "frames_per_pass": profile.frames_per_pass, "dtype": profile.dtype, "cpu_offload": profile.cpu_offload,
-            "vae_tiling": profile.vae_tiling, "audio": audio, "options": _options(profile, report, where)}
+            "vae_tiling": profile.vae_tiling, "audio": audio,
+            "options": _options(profile, report, where, info.class_name)}
 
 
-def _options(profile: Profile, report: Report, where: str) -> dict[str, dict[str, Any]]:
-    """Each speed/memory option the profile sets, and whether this machine can honour it."""
+def _options(profile: Profile, report: Report, where: str, pipeline: str | None) -> dict[str, dict[str, Any]]:
+    """Each speed/memory option the profile sets, and whether this machine (and this diffusers, for
+    the model at hand) can honour it; options that cannot go together are a problem of their own."""
     out: dict[str, dict[str, Any]] = {}
     for option in ("cache", "compile", "quantization", "parallel", "offload"):
         value = getattr(profile, option)
@@ -163,13 +165,33 @@ def _options(profile: Profile, report: Report, where: str) -> dict[str, dict[str
         try:
             from happyhorse.engines.diffusers.options import can_honour
 
-            problem = can_honour(option, dict(value) if isinstance(value, dict) else value)
+            problem = can_honour(option, dict(value) if isinstance(value, dict) else value, pipeline=pipeline)
         except ImportError:
             problem = "cannot tell: torch/diffusers are not installed here"
         out[option] = {"value": value, "ok": problem is None, "problem": problem}
+        if option == "parallel" and problem is None:
+            out[option]["group"] = _group_note(value)
         if problem:
             report.problems.append(f"{where}: {problem}")
+    from happyhorse.engines.diffusers.options import combination_refusal
+
+    combined = combination_refusal(profile)
+    if combined:
+        report.problems.append(f"{where}: {combined}")
     return out
+
+
+def _group_note(spec: Any) -> str:
+    """How the engine groups of a ``parallel`` profile are made on this machine."""
+    n = next(iter(spec.values()))
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"engine groups of {n} GPUs (NCCL): --gpus takes a multiple of {n}"
+    except ImportError:
+        pass
+    return f"engine groups of {n} CPU processes (gloo); HAPPYHORSE_ENGINE_PROCESSES groups"
 
 
 def _folder_size(folder: Path) -> int:
@@ -198,6 +220,8 @@ def _print(report: Report) -> None:
                       f"audio {escape(str(p['audio']))}")
         for name, o in p["options"].items():
             verdict = "[green]ok here[/green]" if o["ok"] else f"[red]not here[/red]: {escape(o['problem'])}"
+            if o.get("group"):
+                verdict += f" ({escape(o['group'])})"
             console.print(f"      {name} = {escape(str(o['value']))}: {verdict}")
     if report.warnings or report.problems:
         console.print()

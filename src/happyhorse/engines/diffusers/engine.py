@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ import torch
 from happyhorse.config import Settings
 from happyhorse.engines.base import AUDIO_SAMPLE_RATE, Clip, Element, EngineError, Progress, RenderCancelled, Shot
 from happyhorse.engines.diffusers import options as speed
+from happyhorse.engines.diffusers import parallel
 from happyhorse.engines.diffusers.audio import AudioSource, to_stereo_48k
 from happyhorse.engines.diffusers.families import (
     FAMILIES,
@@ -86,7 +88,9 @@ class DiffusersEngine:
 
     def __init__(self, profiles: Profiles, device: str | None = None) -> None:
         self.profiles = profiles
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        # A rank of an engine group sees the group's GPUs and takes its own (LOCAL_RANK); a lone engine, cuda:0.
+        default = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device or default)
         self._models: dict[tuple[Any, ...], LoadedModel] = {}
         self._audio: dict[tuple[Any, ...], AudioSource] = {}
 
@@ -142,9 +146,12 @@ class DiffusersEngine:
         if info.family is None:
             raise EngineError(f"cannot load [{profile.mode}].{profile.kind}: {info.problem or 'unknown pipeline'}")
         try:
-            speed.check_profile(profile, self.device.type)
+            speed.check_profile(profile, self.device.type, info.class_name)
         except ValueError as exc:
             raise EngineError(f"cannot load {profile.path}: {exc}") from None
+        alone = parallel.group_refusal(profile.parallel) if profile.parallel else None
+        if alone:
+            raise EngineError(f"cannot load {profile.path}: [{profile.mode}].{profile.kind}: {alone}")
         dtype = self._dtype(profile.dtype)
         vae_dtype = profile.vae_dtype or ("float32" if info.family == "wan" else None)  # diffusers' advice
         if info.family == "wan":
@@ -153,7 +160,7 @@ class DiffusersEngine:
         base = self._from_pretrained(profile.path, dtype, vae_dtype, offload, profile.vae_tiling,
                                      profile.quantization == "fp8")
         try:
-            compile_s = speed.apply(base, profile)
+            compile_s = speed.apply(base, profile, self.device)
         except (ValueError, TypeError) as exc:  # e.g. a cache diffusers has not registered for this model
             raise EngineError(f"cannot load {profile.path}: [{profile.mode}].{profile.kind}: {exc}") from None
         if profile.compile:

@@ -3,7 +3,7 @@
     cache        = { kind = "first_block", threshold = 0.2 }   # transformer.enable_cache(...)
     compile      = "regional" | "full"                         # compile_repeated_blocks / torch.compile
     quantization = "fp8_storage" | "fp8"                       # layerwise casting / TorchAoConfig float8
-    parallel     = { ulysses = 2 } | { ring = 2 }              # ContextParallelConfig (refused, see below)
+    parallel     = { ulysses = 2 } | { ring = 2 }              # ContextParallelConfig, engine groups (parallel.py)
     offload      = "model" | "sequential" | "group"            # beside vae_tiling
 
 ``parse`` is torch-free (the API process and ``models check`` use it); ``apply``, ``reset`` and
@@ -68,9 +68,12 @@ def cache_config(spec: Mapping[str, Any], current_timestep: Any = None) -> Any:
         raise ValueError(f"cache {spec['kind']!r}: {exc}") from None
 
 
-def can_honour(option: str, value: Any, device: str | None = None) -> str | None:
-    """None when this machine can honour ``option = value``, else why not (in words)."""
+def can_honour(option: str, value: Any, device: str | None = None, pipeline: str | None = None) -> str | None:
+    """None when this machine can honour ``option = value``, else why not (in words); ``pipeline``
+    (the model's class, when known) lets ``parallel`` say which models this diffusers cannot split."""
     import torch
+
+    from happyhorse.engines.diffusers import parallel
 
     cuda = torch.cuda.is_available() if device is None else device.startswith("cuda") and torch.cuda.is_available()
     if option == "cache":
@@ -92,21 +95,36 @@ def can_honour(option: str, value: Any, device: str | None = None) -> str | None
     if option == "offload" and value == "group" and not cuda:
         return "offload = \"group\" streams weights to a CUDA GPU; this machine has none"
     if option == "parallel":
-        return (f"parallel = {value}: context parallelism across engine groups is not wired into the "
-                f"serving path yet; remove `parallel` (docs/models.md)")
+        return parallel.model_refusal(value, pipeline) or parallel.machine_refusal(value, device)
     if option == "compile" and not hasattr(torch, "compile"):
         return "compile needs torch.compile (torch 2.x)"
     return None
 
 
-def check_profile(profile: Any, device: str | None = None) -> None:
+def combination_refusal(profile: Any) -> str | None:
+    """Options that each work but not together, or None."""
+    if not profile.parallel or next(iter(profile.parallel.values())) == 1:
+        return None
+    if profile.cache:  # a cache decides per rank, on that rank's shard: ranks that disagree deadlock
+        return ("`cache` with `parallel`: a step cache decides on each rank's shard of the sequence, and ranks "
+                "that decide differently wait on each other forever; choose one")
+    if profile.compile:
+        return ("`compile` with `parallel`: diffusers 0.42 does not compile context-parallel transformers "
+                "(`diffusers run` skips it too); choose one")
+    return None
+
+
+def check_profile(profile: Any, device: str | None = None, pipeline: str | None = None) -> None:
     """Raise ValueError naming the first option of ``profile`` this machine cannot honour."""
     for option in ("cache", "quantization", "offload", "parallel", "compile"):
         value = getattr(profile, option)
         if value:
-            problem = can_honour(option, value, device)
+            problem = can_honour(option, value, device, pipeline)
             if problem:
                 raise ValueError(f"[{profile.mode}].{profile.kind}: {problem}")
+    problem = combination_refusal(profile)
+    if problem:
+        raise ValueError(f"[{profile.mode}].{profile.kind}: {problem}")
 
 
 def fp8_quantization_config() -> Any:
@@ -117,10 +135,12 @@ def fp8_quantization_config() -> Any:
     return PipelineQuantizationConfig(quant_mapping=mapping)
 
 
-def apply(pipe: Any, profile: Any) -> float:
-    """Storage casting, cache and compilation on ``pipe.transformer``; returns seconds spent compiling
-    (the compile itself happens on the first call, which is the warm-up render's job)."""
+def apply(pipe: Any, profile: Any, device: Any = None) -> float:
+    """Storage casting, cache, context parallelism and compilation on ``pipe.transformer``; returns
+    seconds spent compiling (the compile itself happens on the first call: the warm-up render's job)."""
     import torch
+
+    from happyhorse.engines.diffusers import parallel
 
     transformer = getattr(pipe, "transformer", None)
     if transformer is None:
@@ -130,6 +150,8 @@ def apply(pipe: Any, profile: Any) -> float:
                                              compute_dtype=transformer.dtype)
     if profile.cache:
         transformer.enable_cache(cache_config(profile.cache, lambda: getattr(pipe, "current_timestep", 0)))
+    if profile.parallel:
+        parallel.enable(pipe, profile.parallel, device if device is not None else transformer.device)
     started = time.monotonic()
     if profile.compile == "regional":
         transformer.compile_repeated_blocks(dynamic=True)

@@ -90,8 +90,9 @@ class Profile:
     def load_key(self) -> tuple[Any, ...]:
         """Profiles with the same key share one loaded pipeline."""
         cache = repr(sorted(self.cache.items())) if self.cache else None
+        parallel = repr(sorted(self.parallel.items())) if self.parallel else None
         return (self.path, self.dtype, self.vae_dtype, self.offload or self.cpu_offload, self.vae_tiling,
-                cache, self.compile, self.quantization)
+                cache, self.compile, self.quantization, parallel)
 
 
 @dataclass(frozen=True)
