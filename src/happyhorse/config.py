@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     queue: str = "default"  # distributed mode: the procrastinate queue this worker pool serves
     dispatch: str = "auto"  # auto | embedded | procrastinate (auto: embedded on SQLite, else procrastinate)
     stall_timeout: float = 60.0  # distributed: seconds without a worker heartbeat before its task is retried
-    sweep_interval: float = 10.0  # distributed: seconds between sweeps (stalled jobs, tasks missing a job)
+    sweep_interval: float = 10.0  # seconds between sweeps (stalled jobs, tasks missing a job, unwritten outcomes)
+    db_busy_timeout: float = 30.0  # SQLite: seconds a write waits for another writer's lock before it fails
+    dispatch_stuck_after: float = 60.0  # /healthz: 503 once tasks wait and the dispatcher has not moved this long
 
     # --- dashboard ------------------------------------------------------------------------------
     session_ttl: int = 7 * 24 * 3600

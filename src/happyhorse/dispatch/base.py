@@ -19,3 +19,6 @@ class Dispatcher(Protocol):
 
     async def cancel(self, task_id: str, account_id: str | None = None) -> bool:
         """End a QUEUED or RUNNING task CANCELLED and refunded (False: it had ended). Not in the API yet."""
+
+    async def problem(self) -> str | None:
+        """Why this node's dispatching is stuck, in a sentence for ``/healthz``; None when it is not."""

@@ -55,6 +55,11 @@ class DistributedDispatcher:
         except Exception:  # the task is committed and paid for: the sweeper will send its job
             log.exception("could not defer a job for task %s; the sweeper will retry", task_id)
 
+    async def problem(self) -> str | None:
+        """None: an API node does not render; its sweeper survives any outage by itself, and a database
+        that refuses writes is ``/healthz``'s own probe."""
+        return None
+
     async def cancel(self, task_id: str, account_id: str | None = None) -> bool:
         """End the task CANCELLED and refunded, then stop its job; False if it had already ended.
 

@@ -9,7 +9,8 @@ Each sweep, in order:
    attempt, it goes back to QUEUED while attempts remain (``service.retry_or_fail``), else FAILED and
    refunded. The job is closed as failed and, for a retry, a fresh job is sent.
 2. Silent tasks — RUNNING tasks whose own heartbeat (kept fresh by the worker every few seconds, see
-   ``WorkerRuntime``) is older than twice the stall timeout: the backstop for a job row that vanished.
+   ``WorkerRuntime``) is older than twice the stall timeout: the backstop for a job row that vanished
+   (``backstop.recover_running``, the step the embedded backstop shares).
 3. Missing jobs — QUEUED tasks with no waiting or running job (the API died between commit and
    defer, or the defer failed): a job is sent. A short grace keeps this off tasks mid-submit.
 """
@@ -25,12 +26,13 @@ import procrastinate
 from procrastinate.jobs import Status
 
 from happyhorse.config import Settings
+from happyhorse.dispatch.backstop import discard_result, recover_running
 from happyhorse.dispatch.procrastinate_app import RENDER_TASK, defer_render
 from happyhorse.storage.base import ResultStore
 from happyhorse.store import jobs as job_repo
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
-from happyhorse.store.models import utcnow
+from happyhorse.store.models import Task, utcnow
 from happyhorse.tasks import service
 from happyhorse.tasks.events import EventHub
 from happyhorse.tasks.status import TaskStatus
@@ -109,31 +111,21 @@ class Sweeper:
         return len(stalled)
 
     async def _discard_result(self, task_id: str, attempt: int) -> None:
-        """A dead attempt may have uploaded its video without completing: leave no stray object.
-        (The key is the one TaskRunner.finish writes; a late upload after this is deleted by the
-        runner itself when its fenced complete() matches nothing.)"""
-        if self.store is None:
-            return
-        try:
-            await asyncio.to_thread(self.store.delete, f"{task_id}-{attempt}.mp4")
-        except Exception:
-            log.warning("could not delete a stray result of task %s attempt %s", task_id, attempt, exc_info=True)
+        await discard_result(self.store, task_id, attempt)
 
     async def recover_silent_tasks(self) -> int:
         cutoff = utcnow() - timedelta(seconds=2 * self.settings.stall_timeout)
-        recovered = 0
-        async with self.db.write() as session:
-            silent = await task_repo.running(session, heartbeat_before=cutoff)
-        for task in silent:
-            async with self.db.write() as session:
-                outcome = await service.retry_or_fail(session, task, "its worker went silent", self.events)
-                queue = await job_repo.last_queue(session, task.id)
-            if outcome != "unchanged":
-                await self._discard_result(task.id, task.attempt)
+
+        def silent(_task: Task) -> str:
+            return "its worker went silent"
+
+        recovered = await recover_running(self.db, self.events, self.store, silent, heartbeat_before=cutoff)
+        for task, outcome in recovered:
             if outcome == "requeued":
+                async with self.db.read() as session:
+                    queue = await job_repo.last_queue(session, task.id)
                 await defer_render(self.app, task.id, queue or self.settings.queue)
-            recovered += outcome != "unchanged"
-        return recovered
+        return sum(outcome != "unchanged" for _, outcome in recovered)
 
     async def enqueue_missing(self) -> int:
         cutoff = utcnow() - timedelta(seconds=MISSING_JOB_GRACE_S)

@@ -7,6 +7,10 @@ through a render of any length.
 The attempt the claim returns fences every write. A keepalive refreshes the task's heartbeat every
 ``stall_timeout / 4`` seconds; when it finds the attempt no longer owns the task (cancelled, or
 handed to another worker after a stall) it stops the render, since nothing it produces would count.
+
+An outcome the database refused when a render ended (PostgreSQL restarting) is written by this
+worker's backstop once the database is back (``dispatch.backstop``); the job itself ends at once and
+its engine takes the next one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import procrastinate
 from procrastinate.job_context import AbortReason, JobContext
 
 from happyhorse.config import Settings
+from happyhorse.dispatch.backstop import Backstop
 from happyhorse.dispatch.distributed import CANCELLED_MESSAGE
 from happyhorse.dispatch.procrastinate_app import defer_render
 from happyhorse.dispatch.sweeper import job_tag
@@ -32,7 +37,7 @@ from happyhorse.tasks.events import EventHub
 from happyhorse.tasks.events import install as install_events
 from happyhorse.worker.engine_pool import EnginePool
 from happyhorse.worker.engine_process import EngineProcess
-from happyhorse.worker.runner import TaskRunner
+from happyhorse.worker.runner import INTERNAL_ERROR_MESSAGE, TaskRunner
 
 log = logging.getLogger("happyhorse.worker")
 
@@ -54,12 +59,16 @@ class WorkerRuntime:
         self.runner = TaskRunner(db, settings, store, self.events)
         self.pool = EnginePool(settings)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.backstop = Backstop(db, self.runner, store, self.events, settings.sweep_interval)
 
     async def start(self) -> None:
         install_events(self.events)
         await self.pool.start()
+        self.backstop.start()
 
     async def stop(self) -> None:
+        await self.backstop.stop()
+        await self.runner.write_unwritten()  # a last try: what is still refused is the sweeper's to retry
         await self.pool.stop()
 
     async def render(self, task_id: str, context: JobContext) -> str:
@@ -92,8 +101,7 @@ class WorkerRuntime:
             raise
         except Exception:
             log.exception("task %s: unexpected error", task_id)
-            await self.runner.fail(task_id, attempt, "internal error while rendering this task")
-            return "failed"
+            return await self.runner.fail(task_id, attempt, INTERNAL_ERROR_MESSAGE)
         finally:
             keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
