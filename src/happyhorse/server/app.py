@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
 
 from happyhorse.config import Settings
 from happyhorse.dispatch.factory import create_dispatcher
 from happyhorse.engines.registry import request_checker
-from happyhorse.server import routes_api, routes_files, routes_tasks, status_stream, uploads
+from happyhorse.server import health, routes_api, routes_files, routes_tasks, status_stream, uploads
 from happyhorse.server.api_docs import install_api_docs
 from happyhorse.server.body_limit import BodyLimit
 from happyhorse.server.compat import dashscope as compat_dashscope
@@ -78,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.allow_private_urls:
             log.warning("HAPPYHORSE_ALLOW_PRIVATE_URLS is on: image URLs may point at private and loopback "
                         "addresses. Use this for local development only.")
-        db = Database(settings.resolved_database_url)
+        db = Database(settings.resolved_database_url, busy_timeout=settings.db_busy_timeout)
         store = create_store(settings)
         state = app.state
         state.settings, state.db, state.store = settings, db, store
@@ -90,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.queue_info = QueueInfo(state.hot_reads)
         state.dispatcher = create_dispatcher(settings, db, store)
         state.events = state.dispatcher.events  # task events, after each commit: subscribe at start-up
+        state.health = health.Health(db, settings.data_dir, state.dispatcher)
         hub = state.dispatcher.events  # the event seam: subscribers before the first transition
         state.status_streams = StatusStreams()
         hub.subscribe(state.status_streams.on_event, "status-streams")
@@ -125,10 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(openai_compat.router)  # /v1/videos: OpenAI Videos
 
-    @app.get("/healthz", tags=["ops"], summary="200 when the database answers")
-    async def healthz(request: Request) -> JSONResponse:
-        ok = await request.app.state.db.ping()
-        return JSONResponse({"status": "ok" if ok else "database unavailable"}, status_code=200 if ok else 503)
+    app.include_router(health.router)  # /healthz
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
