@@ -102,8 +102,12 @@ def serve(
                + (f" --data-dir {quote(str(data_dir))}" if data_dir else ""))
     app = create_app(settings)
     stack = Observe(StatusFastPath(app), lambda: app.state.db, settings.metrics_token)
-    uvicorn.run(stack, host=settings.host, port=settings.port, log_level="info", proxy_headers=True,
-                http=timed_protocol(settings.request_timeout), access_log=settings.access_log, log_config=None)
+    # X-Forwarded-For/-Proto are believed only from HAPPYHORSE_TRUSTED_PROXIES (default: no one), so a client
+    # cannot choose its own address (the sign-in throttle counts per address) or scheme.
+    trusted = settings.trusted_proxies.strip()
+    uvicorn.run(stack, host=settings.host, port=settings.port, log_level="info", proxy_headers=bool(trusted),
+                forwarded_allow_ips=trusted or None, http=timed_protocol(settings.request_timeout),
+                access_log=settings.access_log, log_config=None)
 
 
 # --- keys -----------------------------------------------------------------------------------------

@@ -24,9 +24,9 @@ from happyhorse.store import users as user_repo
 from happyhorse.store.models import User
 
 MIN_PASSWORD = 8
-# Failed sign-ins allowed per (email, client address), and per client address over all emails.
-FAILURES_PER_EMAIL_AND_IP = parse("5/minute")
-FAILURES_PER_IP = parse("30/minute")
+# Sign-in attempts allowed per account e-mail (from any address), and per client address (over all e-mails).
+ATTEMPTS_PER_EMAIL = parse("5/minute")
+ATTEMPTS_PER_ADDRESS = parse("30/minute")
 
 _hasher = PasswordHasher()
 
@@ -84,29 +84,38 @@ def needs_rehash(password_hash: str) -> bool:
 
 
 class LoginThrottle:
-    """Counts failed sign-ins in the server's rate-limit storage (memory, or Redis shared by nodes)."""
+    """Sign-in attempts, counted in the server's rate-limit storage (memory, or Redis shared by nodes).
+
+    An attempt is counted *before* its password is checked, each counter in one atomic step (a lock
+    in memory, a script on Redis): forty guesses sent at once against 5 a minute get 5 checked, not
+    forty that all passed a look-then-count gap. A success clears its e-mail's count, so the owner
+    signing in never locks themselves out; the address count stays.
+
+    The client address is the connection's peer; uvicorn puts the X-Forwarded-For client there only
+    when the peer is one of ``HAPPYHORSE_TRUSTED_PROXIES`` (``happyhorse serve``), so a client
+    cannot pick a fresh address per guess.
+    """
 
     def __init__(self, request: Request) -> None:
         state = request.app.state
         self.limiter = MovingWindowRateLimiter(state.limiter.storage)
-        self.ip = request.client.host if request.client else "unknown"
+        self.address = request.client.host if request.client else "unknown"
 
-    def _keys(self, email: str) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
-        return [(FAILURES_PER_EMAIL_AND_IP, ("login", user_repo.normalise_email(email), self.ip)),
-                (FAILURES_PER_IP, ("login-ip", self.ip))]
+    def _counters(self, email: str) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
+        return [(ATTEMPTS_PER_EMAIL, ("login-email", user_repo.normalise_email(email))),
+                (ATTEMPTS_PER_ADDRESS, ("login-address", self.address))]
 
-    async def retry_after(self, email: str) -> int:
-        """Seconds until another try is allowed, or 0 when it is allowed now."""
-        wait = 0
-        for item, ids in self._keys(email):
-            if not await self.limiter.test(item, *ids):
+    async def admit(self, email: str) -> int:
+        """Count this attempt. 0: check its password; else the seconds until another attempt is allowed."""
+        for item, ids in self._counters(email):
+            if not await self.limiter.hit(item, *ids):
                 reset_at, _ = await self.limiter.get_window_stats(item, *ids)
-                wait = max(wait, int(reset_at - time.time()) + 1)
-        return wait
+                return max(1, int(reset_at - time.time()) + 1)
+        return 0
 
-    async def failed(self, email: str) -> None:
-        for item, ids in self._keys(email):
-            await self.limiter.hit(item, *ids)
+    async def succeeded(self, email: str) -> None:
+        item, ids = self._counters(email)[0]
+        await self.limiter.clear(item, *ids)
 
 
 # --- dependencies ---------------------------------------------------------------------------------

@@ -47,14 +47,14 @@ async def login(request: Request) -> Response:
         return response
 
     throttle = LoginThrottle(request)
-    wait = await throttle.retry_after(email)
+    wait = await throttle.admit(email)  # counted before the password is checked: parallel guesses cannot slip by
     if wait:
         return again(f"Too many failed sign-ins. Try again in {wait} seconds.", 429, {"Retry-After": str(wait)})
     async with state.db.read() as session:
         user = await user_repo.find_by_email(session, email) if email else None
     if not await check_password(user, password) or user is None:
-        await throttle.failed(email)
         return again("That email and password don't match an account.", 401)
+    await throttle.succeeded(email)
     if needs_rehash(user.password_hash):  # argon2 parameters were raised since this hash was made
         user.password_hash = await asyncio.to_thread(hash_password, password)
         async with state.db.write() as session:
