@@ -357,10 +357,12 @@ def bench_options(pipe: Any, family_name: str, sizes: dict[str, tuple[int, int]]
                      "per_step_s": seconds / args.steps, "peak_gpu_gb": _peak(device), "psnr_db": None})
     for name, values in OPTION_ROWS:
         option, value = next(iter(values.items()))
-        problem = speed.can_honour(option, value, device.type)
+        problem = speed.can_honour(option, value, device.type, type(pipe).__name__)  # LTX-2 cannot be split
         if option == "compile" and args.tiny:
             problem = "skipped in --tiny (inductor compile on a shared CPU)"
-        if problem is None and option in ("parallel", "offload", "quantization") and value != "fp8_storage":
+        if problem is None and option == "parallel":
+            problem = "needs an engine group of N rank processes (happyhorse serve --gpus); this benchmark is one"
+        if problem is None and option in ("offload", "quantization") and value != "fp8_storage":
             problem = "needs a fresh load (from_pretrained), not measured on the preloaded random-weight pipeline"
         if problem:
             rows += [{"option": name, "resolution": label, "skipped": problem} for label in renders]

@@ -165,6 +165,9 @@ class DiffusersEngine:
             raise EngineError(f"cannot load {profile.path}: [{profile.mode}].{profile.kind}: {exc}") from None
         if profile.compile:
             log.info("compile=%s set up in %.1fs for %s", profile.compile, compile_s, profile.path)
+        if profile.parallel and parallel.degree(profile.parallel)[1] > 1:
+            log.info("[%s].%s: %s, this process is rank %s", profile.mode, profile.kind,
+                     parallel.describe(profile.parallel), os.environ.get("RANK", "?"))
         if info.local_dir is None:  # a hub id: now in the cache, so its model_index.json can be read
             info = self.profiles.model_info(profile.path, profile.pipeline)
         model = LoadedModel(info, FAMILIES[info.family or ""], base,
