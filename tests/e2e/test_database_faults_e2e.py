@@ -164,6 +164,33 @@ def test_write_lock_held_past_the_busy_timeout_wedges_nothing(server_factory: Ca
     assert "its outcome is written now" in log, log[-5000:]
 
 
+# --- embedded: a task left RUNNING with no render behind it ---------------------------------------
+
+
+def test_running_task_without_an_owner_is_finished_while_the_server_runs(
+        server_factory: Callable[..., LiveServer]) -> None:
+    """The periodic backstop, not only start-up recovery: a RUNNING task no render holds (here two,
+    made so by hand; clearing result_key also drops the status cache's memo) is rendered again while
+    attempts remain, else FAILED and refunded once."""
+    server = server_factory(HAPPYHORSE_SWEEP_INTERVAL="1")
+    client = server.client(server.create_key(credits=CREDITS))
+    start = client.get("/api/credits").json()["data"]["balance"]
+    retried, exhausted = (wait_for_task(client, task_id) for task_id in submit_all(client, 2))
+    assert retried["status"] == exhausted["status"] == "SUCCESS"
+    conn = sqlite3.connect(server.data_dir / "happyhorse.db", timeout=10)
+    with conn:
+        conn.execute("UPDATE tasks SET status = 'RUNNING', worker_id = 'gone:1:0', result_key = NULL,"
+                     " attempt = CASE WHEN id = ? THEN 1 ELSE max_attempts END WHERE id IN (?, ?)",
+                     (retried["task_id"], retried["task_id"], exhausted["task_id"]))
+    conn.close()
+    again = wait_for_task(client, retried["task_id"])
+    failed = wait_for_task(client, exhausted["task_id"])
+    assert again["status"] == "SUCCESS" and f"{again['task_id']}-2.mp4" in again["response"]["resultUrls"][0], again
+    assert failed["status"] == "FAILED" and "did not finish" in failed["error_message"], failed
+    check_outcome(server, client, [again["task_id"], failed["task_id"]], start, sqlite_ledger(server.data_dir))
+    assert "requeued after attempt 1" in server.log()
+
+
 # --- embedded: the data directory's disk fills up -------------------------------------------------
 
 
