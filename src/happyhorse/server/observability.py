@@ -3,11 +3,13 @@ request counts and durations by route, and ``GET /metrics`` in the Prometheus te
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -24,6 +26,20 @@ SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNROUTED = ("/api/status", "/metrics")  # answered ahead of the router (fast path, this layer)
 OUTCOME: dict[str, str] = {TaskStatus.SUCCESS: "succeeded", TaskStatus.FAILED: "failed",
                            TaskStatus.CANCELLED: "cancelled"}
+
+
+def header(scope: Scope, name: bytes) -> bytes:
+    """One request header's raw value (b"" if absent), without building a dict of all of them."""
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return bytes(value)
+    return b""
+
+
+@functools.lru_cache(maxsize=1024)
+def _series(route: str, status: int) -> tuple[Any, Any]:
+    """The request counter and duration histogram of one route and status: looked up once, not per request."""
+    return HTTP_REQUESTS.labels(route, str(status)), HTTP_DURATION.labels(route)
 
 
 def route_of(scope: Scope) -> str:
@@ -45,7 +61,7 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
+        incoming = header(scope, b"x-request-id").decode("latin-1")
         rid = incoming if SAFE_REQUEST_ID.match(incoming) else os.urandom(8).hex()
         logs.request_id.set(rid)
         started = time.perf_counter()
@@ -64,13 +80,13 @@ class Observe:
             else:
                 await self.app(scope, receive, send_observed)
         finally:
-            route = route_of(scope)
-            HTTP_REQUESTS.labels(route, str(status)).inc()
-            HTTP_DURATION.labels(route).observe(time.perf_counter() - started)
+            requests, duration = _series(route_of(scope), status)
+            requests.inc()
+            duration.observe(time.perf_counter() - started)
 
     async def metrics(self, scope: Scope, send: Send) -> None:
         if self.metrics_token:
-            given = dict(scope.get("headers") or ()).get(b"authorization", b"").decode("latin-1")
+            given = header(scope, b"authorization").decode("latin-1")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.metrics_token}".encode()):
                 await _respond(send, 401, b"metrics need Authorization: Bearer <HAPPYHORSE_METRICS_TOKEN>\n",
                                b"text/plain; charset=utf-8")

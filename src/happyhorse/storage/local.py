@@ -10,6 +10,8 @@ import shutil
 import time
 from pathlib import Path
 
+from happyhorse.storage.signed_urls import SignedUrls
+
 SAFE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 
@@ -18,6 +20,7 @@ class LocalResultStore:
         self.root = root
         self.signing_key = signing_key
         self.ttl = ttl_seconds
+        self.urls = SignedUrls(ttl_seconds)
         root.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, key: str) -> Path:
@@ -32,6 +35,7 @@ class LocalResultStore:
         os.replace(tmp, target)  # readers never see half a file
 
     def delete(self, key: str) -> None:
+        self.urls.forget(key)
         self.path_for(key).unlink(missing_ok=True)
 
     def exists(self, key: str) -> bool:
@@ -41,9 +45,12 @@ class LocalResultStore:
         return hmac.new(self.signing_key, f"{key}:{expires}".encode(), hashlib.sha256).hexdigest()
 
     def url(self, key: str, base_url: str) -> str:
-        expires = int(time.time()) + self.ttl
-        # key, expires and a hex signature are all URL-safe: no encoding needed
-        return f"{base_url.rstrip('/')}/files/{key}?expires={expires}&signature={self.signature(key, expires)}"
+        def sign() -> str:
+            expires = int(time.time()) + self.ttl
+            # key, expires and a hex signature are all URL-safe: no encoding needed
+            return f"{base_url.rstrip('/')}/files/{key}?expires={expires}&signature={self.signature(key, expires)}"
+
+        return self.urls.get(key, base_url, sign)
 
     def verify(self, key: str, expires: str, signature: str) -> bool:
         """True when the signature matches and has not expired (constant-time compare)."""

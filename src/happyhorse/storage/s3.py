@@ -30,6 +30,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from happyhorse.config import Settings
+from happyhorse.storage.signed_urls import SignedUrls
 
 log = logging.getLogger("happyhorse.storage")
 
@@ -64,6 +65,7 @@ class S3ResultStore:
     def __init__(self, location: S3Location, ttl_seconds: int, public_endpoint: str | None = None) -> None:
         self.location = location
         self.ttl = ttl_seconds
+        self.urls = SignedUrls(ttl_seconds)
         self.client = self._client(location.endpoint)
         # Presign with the address clients use: the signature covers the host.
         self.presigner = self._client(public_endpoint) if public_endpoint else self.client
@@ -93,9 +95,11 @@ class S3ResultStore:
 
     def url(self, key: str, base_url: str) -> str:
         params = {"Bucket": self.location.bucket, "Key": self.object_key(key)}
-        return str(self.presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=self.ttl))
+        return self.urls.get(key, "", lambda: str(
+            self.presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=self.ttl)))
 
     def delete(self, key: str) -> None:
+        self.urls.forget(key)
         self.client.delete_object(Bucket=self.location.bucket, Key=self.object_key(key))
 
     def exists(self, key: str) -> bool:
