@@ -88,10 +88,12 @@ def test_sign_in_redirects_stay_inside_the_dashboard(target: str, expected: str)
     (f"http://127.0.0.1:8000/uploads/{NAME}", True),
     (f"http://localhost:8000/uploads/{NAME}", True),
     (f"https://videos.example.com/uploads/{NAME}", True),
-    (f"https://videos.example.com:443/uploads/{NAME}", True),
-    (f"http://videos.example.com/uploads/{NAME}", False),  # port 80 is not the public URL's 443
-    (f"http://127.0.0.1:9000/uploads/{NAME}", False),
-    (f"http://evil.example/uploads/{NAME}", False),
+    # Whatever host the client reached us by (a LAN address, a hostname, a proxy): the path and the file decide.
+    (f"http://192.168.1.20:8000/uploads/{NAME}", True),
+    (f"http://studio-box.lan:8000/uploads/{NAME}", True),
+    (f"http://evil.example/uploads/{NAME}", True),  # our own file: nothing GET /uploads/ would not give
+    (f"http://127.0.0.1:8000/uploads/{'B' * 31}c.png", False),  # our shape, but no such file here
+    ("http://127.0.0.1:99999/uploads/" + NAME, False),
     (f"http://127.0.0.1:8000/uploads/{NAME}?x=1", False),
     (f"http://127.0.0.1:8000/uploads/{NAME}#top", False),
     (f"http://user:pw@127.0.0.1:8000/uploads/{NAME}", False),
@@ -105,6 +107,8 @@ def test_sign_in_redirects_stay_inside_the_dashboard(target: str, expected: str)
 ])
 def test_only_exact_upload_urls_of_this_server_are_read_from_storage(tmp_path: Path, url: str, ours: bool) -> None:
     config = settings(tmp_path, public_url="https://videos.example.com", port=8000)
+    (tmp_path / "uploads").mkdir()
+    (tmp_path / "uploads" / NAME).write_bytes(b"an upload")
     found = own_upload_path(url, config)
     assert (found == tmp_path / "uploads" / NAME) if ours else found is None
 

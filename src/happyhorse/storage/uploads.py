@@ -2,9 +2,10 @@
 
 ``POST /api/upload`` (``server/uploads.py``) writes a file here with ``write_upload``; ``GET /uploads/<name>``
 serves it. The name is the capability: 192 random bits, like a signed result URL. The worker does not
-fetch such a URL over the network (the SSRF guard would rightly refuse a loopback host):
-``own_upload_path`` recognises an upload of this server by host and exact path shape, and the worker
-reads the file with ``read_upload``.
+fetch such a URL over the network (the SSRF guard would rightly refuse a loopback or LAN host):
+``own_upload_path`` recognises an upload of this server by its exact path and a file of that name
+in the uploads directory, whatever host the client reached the server by (127.0.0.1, a LAN address
+with ``--host 0.0.0.0``, a hostname, a proxy), and the worker reads the file with ``read_upload``.
 """
 
 from __future__ import annotations
@@ -36,44 +37,29 @@ def upload_path(settings: Settings, name: str) -> Path | None:
     return settings.uploads_dir / name
 
 
-def _default_port(scheme: str) -> int:
-    return 443 if scheme == "https" else 80
-
-
-def _own_hosts(settings: Settings) -> set[tuple[str, int]]:
-    """(host, port) pairs under which this server hands out upload URLs."""
-    hosts: set[tuple[str, int]] = set()
-    if settings.public_url:
-        public = urlsplit(settings.public_url)
-        if public.hostname:
-            hosts.add((public.hostname.lower(), public.port or _default_port(public.scheme)))
-    bound = settings.host.strip("[]").lower()
-    hosts.add((bound, settings.port))
-    if bound in ("0.0.0.0", "::", "127.0.0.1", "localhost", "::1"):  # reachable as loopback too
-        hosts.update({("127.0.0.1", settings.port), ("localhost", settings.port), ("::1", settings.port)})
-    return hosts
-
-
 def own_upload_path(url: str, settings: Settings) -> Path | None:
     """The stored file when ``url`` is exactly an upload URL of this server, else None.
 
-    Tight on purpose: http(s), no credentials, query or fragment, a host this server answers
-    to, and a path of precisely ``/uploads/<name>`` with a name of our own shape. Anything
+    Tight on purpose: http(s), no credentials, query or fragment, a path of precisely
+    ``/uploads/<name>`` with a name of our own shape, and that file present here. The host is not
+    compared: the server cannot know every name it is reached by, and it need not — reading our own
+    file gives a caller nothing that ``GET /uploads/<name>`` (which takes no key) would not. Anything
     else goes through the ordinary (SSRF-guarded) fetch.
     """
     try:
         parts = urlsplit(url)
-        port = parts.port or _default_port(parts.scheme)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
     except ValueError:
         return None
     if parts.scheme not in ("http", "https") or parts.username or parts.password or parts.query or parts.fragment:
         return None
-    if not parts.hostname or (parts.hostname.lower(), port) not in _own_hosts(settings):
+    if not parts.hostname:
         return None
     prefix, _, name = parts.path.rpartition("/")
     if prefix != "/uploads":
         return None
-    return upload_path(settings, name)
+    path = upload_path(settings, name)
+    return path if path is not None and path.is_file() else None
 
 
 def write_upload(directory: Path, name: str, data: bytes) -> None:
