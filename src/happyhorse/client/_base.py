@@ -10,6 +10,7 @@ import dataclasses
 import json
 import mimetypes
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
@@ -241,12 +242,29 @@ def video_url_of(task_or_url: Task | str) -> tuple[str, str | None]:
     return task_or_url, None
 
 
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_file_name(name: str | None, suffix: str = ".mp4") -> str:
+    """A file name made from what a server said (a task id, a URL's last segment), safe to create in the
+    working directory: letters, digits, ``.``, ``_`` and ``-`` only, no leading dot (so never ``..`` or a
+    hidden file), at most 120 characters, ``suffix`` added unless it is there; ``video.mp4`` if nothing is left.
+    """
+    stem = _UNSAFE_NAME_CHARS.sub("_", name or "").lstrip(".")[:120]
+    if not stem.strip("_"):
+        stem = "video"
+    return stem if stem.endswith(suffix) else stem + suffix
+
+
 def download_target(path: str | os.PathLike[str], url: str, task_id: str | None) -> Path:
-    """Where a download lands: ``path`` itself, or ``<task_id>.mp4`` inside it if it is a directory."""
+    """Where a download lands: ``path`` itself, or ``<task_id>.mp4`` inside it if it is a directory.
+
+    The name inside a directory comes from the server (the task id, else the URL), so it is sanitised:
+    a hostile or broken server cannot make it ``../../.bashrc``.
+    """
     target = Path(path)
     if target.is_dir():
-        name = f"{task_id}.mp4" if task_id else (Path(unquote(urlsplit(url).path)).name or "video.mp4")
-        target = target / name
+        target = target / safe_file_name(task_id or Path(unquote(urlsplit(url).path)).name)
     target.parent.mkdir(parents=True, exist_ok=True)
     return target
 

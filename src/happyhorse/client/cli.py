@@ -35,6 +35,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from happyhorse.client._base import safe_file_name
 from happyhorse.client._sync import Client
 from happyhorse.client.errors import (
     APIError,
@@ -246,7 +247,7 @@ def generate(
             typer.echo(task.task_id)
             return
         final = _wait_live(client, task.task_id, settings)
-        path = client.download(final, out if out is not None else Path.cwd() / f"{final.task_id}.mp4")
+        path = client.download(final, out if out is not None else Path.cwd() / safe_file_name(final.task_id))
         typer.echo(str(path))
 
 
