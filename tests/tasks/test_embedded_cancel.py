@@ -33,12 +33,18 @@ class HeldEngine:
     def __init__(self) -> None:
         self.started = asyncio.Event()
         self.go_on = asyncio.Event()
+        self.interrupted: list[str] = []
 
     async def render(self, job: RenderJob, on_progress: object) -> RenderResult:
         self.started.set()
         await self.go_on.wait()
         Path(job.output_path).write_bytes(b"not really an mp4")
         return RenderResult(width=16, height=16, duration=3.0, num_frames=72, has_audio=False)
+
+    def interrupt(self, task_id: str) -> bool:
+        # Past its last step: the render finishes anyway (the race the fence is for).
+        self.interrupted.append(task_id)
+        return False
 
     async def stop(self) -> None:
         pass
@@ -85,6 +91,7 @@ async def test_cancel_mid_render_refunds_fences_the_late_success_and_frees_the_s
         assert stored.error_message == "cancelled by the client"
         assert await accounts.balance(session, account_id) == 500
     assert not await dispatcher.cancel(task.id, account_id)  # once
+    assert engine.interrupted == [task.id]  # the engine was told to stop
 
     engine.go_on.set()  # the render returns after the cancel
     await asyncio.wait_for(run, 10)
