@@ -349,6 +349,9 @@ def _checked_worker(worker: Callable[..., None]) -> Callable[..., None]:
     def run(**options: Any) -> None:
         picked = {"gpus": options.get("gpus"), "engine_processes": options.get("concurrency")}
         check_engine_groups(settings_for(**picked))
+        from happyhorse.worker.scratch import claim_work_dir
+
+        claim_work_dir(settings_for(options.get("data_dir")).data_dir / "work")  # what a killed render left goes
         worker(**options)
 
     return run

@@ -31,6 +31,7 @@ from happyhorse.store.queue_info import QueueInfo
 from happyhorse.tasks.events import TaskEvent
 from happyhorse.tasks.retention import RetentionSweeper, sweep_uploads
 from happyhorse.webhooks.deliverer import Deliverer
+from happyhorse.worker.scratch import claim_work_dir
 
 log = logging.getLogger("happyhorse.server")
 
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_dirs()
+        if settings.dispatch_mode == "embedded":  # this process renders: what a killed render left goes
+            claim_work_dir(settings.data_dir / "work")
         if settings.allow_private_urls:
             log.warning("HAPPYHORSE_ALLOW_PRIVATE_URLS is on: image URLs may point at private and loopback "
                         "addresses. Use this for local development only.")
