@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import tempfile
 from functools import cached_property
 from pathlib import Path
 
@@ -120,17 +121,23 @@ class Settings(BaseSettings):
             return self.secret_key.encode()
         path = self.data_dir / "secret.key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_hex(32))
-            tmp.chmod(0o600)
+            self.ensure_data_dir()
+            fd, tmp = tempfile.mkstemp(dir=self.data_dir, prefix=".secret.", suffix=".tmp")  # 0600 from the start
             try:
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_hex(32))
                 os.link(tmp, path)  # atomic: two processes starting at once agree on one key
             except FileExistsError:
                 pass
-            tmp.unlink(missing_ok=True)
+            finally:
+                os.unlink(tmp)
         return path.read_text().strip().encode()
 
+    def ensure_data_dir(self) -> None:
+        """The data directory, created owner-only (0700): it holds the database, the key and every upload."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
     def ensure_dirs(self) -> None:
-        for d in (self.data_dir, self.results_dir, self.uploads_dir):
+        self.ensure_data_dir()
+        for d in (self.results_dir, self.uploads_dir):
             d.mkdir(parents=True, exist_ok=True)

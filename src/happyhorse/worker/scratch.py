@@ -29,7 +29,8 @@ _held: dict[Path, int] = {}  # directory → the open, locked descriptor (closin
 
 def claim_work_dir(work_dir: Path) -> int:
     """Lock ``work_dir`` for this process and remove what killed renders left; returns how many files went."""
-    work_dir.mkdir(parents=True, exist_ok=True)
+    work_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data dir, owner-only if it is new
+    work_dir.mkdir(exist_ok=True)
     if work_dir in _held:
         return 0
     try:
