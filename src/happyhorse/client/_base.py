@@ -150,7 +150,7 @@ def stream_failure(response: httpx.Response) -> Exception:
 
 
 def is_event_stream(response: httpx.Response) -> bool:
-    return response.headers.get("content-type", "").startswith("text/event-stream")
+    return str(response.headers.get("content-type", "")).startswith("text/event-stream")
 
 
 class SSEParser:

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from shlex import quote
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -48,9 +48,9 @@ from happyhorse.client.errors import (
     WaitTimeout,
 )
 from happyhorse.client.polling import finish_wait
-from happyhorse.client.types import AspectRatio, Element, Mode, Shot, Task
+from happyhorse.client.types import Element, Shot, Task
 
-__all__ = ["cli_command", "exit_code_for", "parse_element", "parse_shot", "register", "show_credits"]
+__all__ = ["cli_command", "exit_code_for", "parse_element", "parse_shot", "quote", "register", "show_credits"]
 
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
@@ -233,9 +233,9 @@ def generate(
     with client, _cli_errors():
         task = client.generate(
             prompt,
-            mode=cast(Mode, mode.value) if mode else None,
+            mode=mode.value if mode else None,
             duration=duration,
-            aspect_ratio=cast(AspectRatio, aspect.value) if aspect else None,
+            aspect_ratio=aspect.value if aspect else None,
             image_urls=image or None,
             sound=not no_sound,
             cfg_scale=cfg,

@@ -156,7 +156,7 @@ class RetryState:
         return delay
 
     def _backoff(self) -> float:
-        return min(BACKOFF_BASE * 2**self.retries, BACKOFF_MAX) * self.jitter()
+        return float(min(BACKOFF_BASE * 2**self.retries, BACKOFF_MAX) * self.jitter())
 
 
 class WaitLoop:

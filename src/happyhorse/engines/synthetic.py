@@ -330,7 +330,8 @@ def _shape_alpha(kind: str, size: int) -> np.ndarray:
     else:  # diamond
         dist = (np.abs(xs - c) + np.abs(ys - c)) - r
     coverage = np.clip(0.5 - dist, 0.0, 1.0)  # one pixel of soft edge
-    return (coverage * 256).astype(np.uint16)[..., None]
+    mask: np.ndarray = (coverage * 256).astype(np.uint16)[..., None]
+    return mask
 
 
 def _paste(frame: np.ndarray, rgb: np.ndarray, inverse_alpha: np.ndarray | None, x: int, y: int) -> None:

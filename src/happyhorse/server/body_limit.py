@@ -63,7 +63,7 @@ def _is_upload(scope: Scope) -> bool:
     if (scope["method"], scope["path"]) not in UPLOAD_ROUTES:
         return False
     content_type = dict(scope.get("headers") or ()).get(b"content-type", b"")
-    return content_type.startswith(b"multipart/form-data")
+    return bool(content_type.startswith(b"multipart/form-data"))
 
 
 class BodyLimit:

@@ -78,7 +78,7 @@ async def revoke_key(session: AsyncSession, key_id: str, account_id: str | None 
     stmt = update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
     if account_id:
         stmt = stmt.where(ApiKey.account_id == account_id)
-    return (await session.execute(stmt)).rowcount > 0  # type: ignore[attr-defined]
+    return bool((await session.execute(stmt)).rowcount > 0)  # type: ignore[attr-defined]
 
 
 async def touch_key(session: AsyncSession, key_id: str, when: datetime) -> None:

@@ -56,7 +56,7 @@ async def touch(session: AsyncSession, task_id: str, attempt: int) -> bool:
     """Refresh a running attempt's heartbeat; False when the attempt no longer owns the task."""
     stmt = (update(Task).where(Task.id == task_id, Task.attempt == attempt, Task.status == TaskStatus.RUNNING)
             .values(heartbeat_at=utcnow()))
-    return (await session.execute(stmt)).rowcount > 0  # type: ignore[attr-defined]
+    return bool((await session.execute(stmt)).rowcount > 0)  # type: ignore[attr-defined]
 
 
 async def try_sweep_lock(conn: AsyncConnection) -> bool:

@@ -72,7 +72,7 @@ async def set_progress(session: AsyncSession, task_id: str, attempt: int, progre
     now = utcnow()
     stmt = (update(Task).where(Task.id == task_id, Task.attempt == attempt, Task.status == TaskStatus.RUNNING)
             .values(progress=progress, heartbeat_at=now, updated_at=now))
-    return (await session.execute(stmt)).rowcount > 0  # type: ignore[attr-defined]
+    return bool((await session.execute(stmt)).rowcount > 0)  # type: ignore[attr-defined]
 
 
 async def complete(session: AsyncSession, task_id: str, attempt: int, result: dict[str, Any]) -> bool:
@@ -81,7 +81,7 @@ async def complete(session: AsyncSession, task_id: str, attempt: int, result: di
     stmt = (update(Task).where(Task.id == task_id, Task.attempt == attempt, Task.status == TaskStatus.RUNNING)
             .values(status=TaskStatus.SUCCESS, progress=100, completed_at=now, updated_at=now, error_message=None,
                     **result))
-    return (await session.execute(stmt)).rowcount > 0  # type: ignore[attr-defined]
+    return bool((await session.execute(stmt)).rowcount > 0)  # type: ignore[attr-defined]
 
 
 async def fail(session: AsyncSession, task_id: str, message: str, attempt: int | None = None) -> Task | None:
@@ -113,4 +113,4 @@ async def requeue(session: AsyncSession, task_id: str, attempt: int) -> bool:
     """RUNNING (this attempt) → QUEUED, for a retry after a lost worker."""
     stmt = (update(Task).where(Task.id == task_id, Task.attempt == attempt, Task.status == TaskStatus.RUNNING)
             .values(status=TaskStatus.QUEUED, worker_id=None, progress=0, updated_at=utcnow()))
-    return (await session.execute(stmt)).rowcount > 0  # type: ignore[attr-defined]
+    return bool((await session.execute(stmt)).rowcount > 0)  # type: ignore[attr-defined]

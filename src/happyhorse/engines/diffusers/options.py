@@ -129,7 +129,7 @@ def check_profile(profile: Any, device: str | None = None, pipeline: str | None 
 
 def fp8_quantization_config() -> Any:
     """The ``quantization_config`` for ``from_pretrained`` with quantization = "fp8"."""
-    from diffusers import PipelineQuantizationConfig, TorchAoConfig
+    from diffusers import PipelineQuantizationConfig, TorchAoConfig  # type: ignore[attr-defined]
 
     mapping: dict[str, Any] = {"transformer": TorchAoConfig("float8dq_e4m3")}
     return PipelineQuantizationConfig(quant_mapping=mapping)

@@ -77,8 +77,8 @@ async def add_user(request: Request, admin: User = Depends(require_admin)) -> Re
     account_name = str(form.get("account_name") or "").strip()[:200]
     kept = {"email": email, "role": role, "account_id": account_id, "account_name": account_name}
 
-    def problem(message: str) -> Any:
-        return _admin_page(request, user_error=message, form=kept, status_code=400)
+    async def problem(message: str) -> Response:
+        return await _admin_page(request, user_error=message, form=kept, status_code=400)
 
     if "@" not in email or len(email) > 320 or any(c.isspace() for c in email):
         return await problem("Enter the person's email address.")

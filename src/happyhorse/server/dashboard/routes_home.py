@@ -11,6 +11,7 @@ from happyhorse.server.dashboard.templating import render
 from happyhorse.store import accounts
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.models import Account, User
+from happyhorse.task_status import ACTIVE
 
 router = APIRouter()
 RECENT_WINDOW = 50  # the overview counts what is rendering among this many latest tasks
@@ -27,7 +28,7 @@ async def overview(request: Request, user: User = Depends(require_user)) -> Resp
         account = await session.get(Account, user.account_id)
         keys = [k for k in await accounts.list_keys(session, user.account_id) if k.revoked_at is None]
         recent = await task_repo.list_for_account(session, user.account_id, limit=RECENT_WINDOW)
-    rendering = sum(1 for task in recent if task.status in task_repo.ACTIVE)
+    rendering = sum(1 for task in recent if task.status in ACTIVE)
     return render(request, "overview.html", {
         "account": account, "active_keys": len(keys), "recent": task_rows(request, recent[:5]),
         "rendering": rendering, "window": len(recent),
