@@ -82,8 +82,8 @@ def test_ordinary_clients_are_untouched(timed_server: LiveServer) -> None:
             assert api.get("/healthz").status_code == 200
             time.sleep(1.0)
         # An answer that takes longer than the timeout (the status stream of a render) is not the client's delay.
-        body = {"model": "happyhorse-1.0/video", "prompt": "a long ride", "duration": 5, "mode": "std",
-                "sound": False}
+        body = {"model": "happyhorse-1.0/video", "prompt": "a long ride", "duration": 15, "mode": "pro",
+                "sound": True}
         task_id = api.post("/api/generate", json=body).json()["data"]["task_id"]
         started = time.monotonic()
         events = []
