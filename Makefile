@@ -37,6 +37,7 @@ run: $(BASE_STAMP)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/unasync_client.py --check
 

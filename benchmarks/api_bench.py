@@ -83,8 +83,13 @@ class Deployment:
 
 def start_api(env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
-    proc = subprocess.Popen([PY, "-m", "happyhorse", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "happyhorse", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -125,8 +130,12 @@ def distributed(base_env: dict[str, str], root: Path):  # type: ignore[no-untype
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     database_url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-    env = {**base_env, "HAPPYHORSE_DATA_DIR": str(root / "distributed"), "HAPPYHORSE_DATABASE_URL": database_url,
-           "HAPPYHORSE_RATE_LIMIT_STORAGE": f"{REDIS_URL}?key_prefix={prefix}"}
+    env = {
+        **base_env,
+        "HAPPYHORSE_DATA_DIR": str(root / "distributed"),
+        "HAPPYHORSE_DATABASE_URL": database_url,
+        "HAPPYHORSE_RATE_LIMIT_STORAGE": f"{REDIS_URL}?key_prefix={prefix}",
+    }
     procs: list[subprocess.Popen[bytes]] = []
     try:
         subprocess.run([PY, "-m", "happyhorse", "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -163,8 +172,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def create_keys(env: dict[str, str]) -> list[str]:
     keys = []
     for i in range(ACCOUNTS):
-        out = subprocess.run([PY, "-m", "happyhorse", "keys", "create", "--name", f"bench-{i}", "--credits",
-                              "1000000000", "--json"], env=env, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [PY, "-m", "happyhorse", "keys", "create", "--name", f"bench-{i}", "--credits", "1000000000", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         keys.append(json.loads(out)["api_key"])
     return keys
 
@@ -174,13 +188,23 @@ def run_wrk(urls: list[str], script: str, seconds: int, connections: int, workdi
     path = workdir / f"wrk-{secrets.token_hex(3)}.lua"
     path.write_text(script)
     per = max(1, connections // len(urls))
-    procs = [subprocess.Popen(["wrk", "-t1", f"-c{per}", f"-d{seconds}s", "--latency", "-s", str(path), url],
-                              stdout=subprocess.PIPE, text=True) for url in urls]
+    procs = [
+        subprocess.Popen(
+            ["wrk", "-t1", f"-c{per}", f"-d{seconds}s", "--latency", "-s", str(path), url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for url in urls
+    ]
     outs = [proc.communicate()[0] for proc in procs]
     total = sum(int(_grab(r"(\d+) requests in", out)) for out in outs)
     bad = sum(int(_grab(r"Non-2xx or 3xx responses: (\d+)", out, "0")) for out in outs)
-    return {"ok_per_s": (total - bad) / seconds, "non_2xx": float(bad),
-            "p50_ms": max(_millis("50", out) for out in outs), "p99_ms": max(_millis("99", out) for out in outs)}
+    return {
+        "ok_per_s": (total - bad) / seconds,
+        "non_2xx": float(bad),
+        "p50_ms": max(_millis("50", out) for out in outs),
+        "p99_ms": max(_millis("99", out) for out in outs),
+    }
 
 
 def _grab(pattern: str, text: str, default: str | None = None) -> str:
@@ -226,8 +250,14 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
     root = Path(tempfile.mkdtemp(prefix="hh-api-bench-"))
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("HAPPYHORSE_")}
-    base_env.update({"HAPPYHORSE_RATE_LIMIT_GENERATE": "1000000/second", "HAPPYHORSE_RATE_LIMIT_STATUS":
-                     "1000000/second", "HAPPYHORSE_SECRET_KEY": "bench", "PYTHONUNBUFFERED": "1"})
+    base_env.update(
+        {
+            "HAPPYHORSE_RATE_LIMIT_GENERATE": "1000000/second",
+            "HAPPYHORSE_RATE_LIMIT_STATUS": "1000000/second",
+            "HAPPYHORSE_SECRET_KEY": "bench",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     results: dict[str, dict[str, Any]] = {}
     try:
         for start in (embedded, distributed):
@@ -241,15 +271,19 @@ def main() -> None:
 
 def print_table(results: dict[str, dict[str, Any]], seconds: int, connections: int) -> None:
     names = list(results)
-    print(f"API throughput: wrk, {connections} connections in total, {seconds} s per figure, "
-          f"{ACCOUNTS} accounts; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"API throughput: wrk, {connections} connections in total, {seconds} s per figure, "
+        f"{ACCOUNTS} accounts; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'':32}" + "".join(f"{name:>34}" for name in names))
-    rows = [("accepted submits/s", "submits", "ok_per_s", "{:.0f}"),
-            ("  submit p50 / p99 ms", "submits", None, ""),
-            ("  submit non-2xx", "submits", "non_2xx", "{:.0f}"),
-            ("status reads/s", "reads", "ok_per_s", "{:.0f}"),
-            ("  status p50 / p99 ms", "reads", None, ""),
-            ("  status non-2xx", "reads", "non_2xx", "{:.0f}")]
+    rows = [
+        ("accepted submits/s", "submits", "ok_per_s", "{:.0f}"),
+        ("  submit p50 / p99 ms", "submits", None, ""),
+        ("  submit non-2xx", "submits", "non_2xx", "{:.0f}"),
+        ("status reads/s", "reads", "ok_per_s", "{:.0f}"),
+        ("  status p50 / p99 ms", "reads", None, ""),
+        ("  status non-2xx", "reads", "non_2xx", "{:.0f}"),
+    ]
     for label, group, field, fmt in rows:
         cells = []
         for name in names:

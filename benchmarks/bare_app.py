@@ -7,8 +7,13 @@ from starlette.routing import Route
 
 
 async def status(request: Request) -> JSONResponse:
-    return JSONResponse({"code": 200, "message": "success", "data": {"task_id": request.query_params.get("task_id"),
-                                                                      "status": "SUCCESS"}})
+    return JSONResponse(
+        {
+            "code": 200,
+            "message": "success",
+            "data": {"task_id": request.query_params.get("task_id"), "status": "SUCCESS"},
+        }
+    )
 
 
 app = Starlette(routes=[Route("/api/status", status)])

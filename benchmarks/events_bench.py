@@ -28,16 +28,32 @@ SHORT = {"model": "happyhorse-1.0/video", "prompt": "a horse", "duration": 3, "s
 
 def start(**env: str) -> tuple[subprocess.Popen[bytes], httpx.Client, str]:
     data_dir = Path(tempfile.mkdtemp(prefix="hh-events-"))
-    full = {**os.environ, "HAPPYHORSE_DATA_DIR": str(data_dir), "HAPPYHORSE_RATE_LIMIT_STATUS": "1000000/second",
-            "HAPPYHORSE_RATE_LIMIT_GENERATE": "1000000/second", "OMP_NUM_THREADS": "1", **env}
+    full = {
+        **os.environ,
+        "HAPPYHORSE_DATA_DIR": str(data_dir),
+        "HAPPYHORSE_RATE_LIMIT_STATUS": "1000000/second",
+        "HAPPYHORSE_RATE_LIMIT_GENERATE": "1000000/second",
+        "OMP_NUM_THREADS": "1",
+        **env,
+    }
     port = free_port()
-    proc = subprocess.Popen([PY, "-m", "happyhorse", "serve", "--port", str(port)], env=full,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PY, "-m", "happyhorse", "serve", "--port", str(port)],
+        env=full,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     wait_ready(base + "/healthz")
-    key = json.loads(subprocess.run([PY, "-m", "happyhorse", "keys", "create", "--name", "bench", "--credits",
-                                     "100000000", "--json"], env=full, capture_output=True, text=True,
-                                    check=True).stdout)["api_key"]
+    key = json.loads(
+        subprocess.run(
+            [PY, "-m", "happyhorse", "keys", "create", "--name", "bench", "--credits", "100000000", "--json"],
+            env=full,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["api_key"]
     return proc, httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60), key
 
 
@@ -79,9 +95,15 @@ def diffusers_cancel() -> list[float] | None:
     root = Path(tempfile.mkdtemp(prefix="hh-tiny-"))
     models = tiny_diffusers.build_all(root)
     toml = root / "models.toml"
-    toml.write_text(tiny_diffusers.models_toml(models, std_defaults=(
-        'steps = 400\nresolution = "64x32"\nframes_per_pass = 41\nguidance = [1.0, 5.0]\n'
-        "call_args = { max_sequence_length = 32 }")))
+    toml.write_text(
+        tiny_diffusers.models_toml(
+            models,
+            std_defaults=(
+                'steps = 400\nresolution = "64x32"\nframes_per_pass = 41\nguidance = [1.0, 5.0]\n'
+                "call_args = { max_sequence_length = 32 }"
+            ),
+        )
+    )
     proc, client, _ = start(HAPPYHORSE_ENGINE="diffusers", HAPPYHORSE_MODELS=str(toml))
     try:
         return cancel_latency(client, SHORT)
@@ -91,9 +113,12 @@ def diffusers_cancel() -> list[float] | None:
 
 
 async def hold_streams(base: str, key: str, task_ids: list[str], opened: asyncio.Event, hold_s: float) -> int:
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"},
-                                 timeout=httpx.Timeout(30, read=None),
-                                 limits=httpx.Limits(max_connections=len(task_ids) + 10)) as client:
+    async with httpx.AsyncClient(
+        base_url=base,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=httpx.Timeout(30, read=None),
+        limits=httpx.Limits(max_connections=len(task_ids) + 10),
+    ) as client:
         got_first = 0
 
         async def one(task_id: str) -> None:
@@ -144,17 +169,23 @@ def stream_cpu(streams: int = 200, window_s: float = 10.0) -> tuple[float, float
 def main() -> None:
     load = os.getloadavg()[0]
     synthetic = synthetic_cancel()
-    print(f"cancel → render stopped, synthetic (pro 15 s): median {statistics.median(synthetic):.2f} s "
-          f"(runs {', '.join(f'{t:.2f}' for t in synthetic)})")
+    print(
+        f"cancel → render stopped, synthetic (pro 15 s): median {statistics.median(synthetic):.2f} s "
+        f"(runs {', '.join(f'{t:.2f}' for t in synthetic)})"
+    )
     tiny = diffusers_cancel()
     if tiny is None:
         print("cancel → render stopped, diffusers: skipped (torch not installed)")
     else:
-        print(f"cancel → render stopped, tiny diffusers LTX-2 (400 steps): median {statistics.median(tiny):.2f} s "
-              f"(runs {', '.join(f'{t:.2f}' for t in tiny)})")
+        print(
+            f"cancel → render stopped, tiny diffusers LTX-2 (400 steps): median {statistics.median(tiny):.2f} s "
+            f"(runs {', '.join(f'{t:.2f}' for t in tiny)})"
+        )
     idle, busy = stream_cpu()
-    print(f"API process CPU, 1 task rendering: {idle * 1000:.0f} ms/s with no stream open, "
-          f"{busy * 1000:.0f} ms/s with 200 status streams open")
+    print(
+        f"API process CPU, 1 task rendering: {idle * 1000:.0f} ms/s with no stream open, "
+        f"{busy * 1000:.0f} ms/s with 200 status streams open"
+    )
     print(f"load average at start: {load:.1f}")
 
 

@@ -52,8 +52,15 @@ SECONDS = 5
 FPS = 24
 # One transformer pass per step, as a distilled checkpoint runs (no CFG, no STG, no modality guidance):
 # the per-step figure then is the cost of one forward; multiply by the passes a recipe uses.
-LTX2_CALL_ARGS = {"stg_scale": 0.0, "modality_scale": 1.0, "audio_guidance_scale": 1.0, "audio_stg_scale": 0.0,
-                  "audio_modality_scale": 1.0, "guidance_rescale": 0.0, "audio_guidance_rescale": 0.0}
+LTX2_CALL_ARGS = {
+    "stg_scale": 0.0,
+    "modality_scale": 1.0,
+    "audio_guidance_scale": 1.0,
+    "audio_stg_scale": 0.0,
+    "audio_modality_scale": 1.0,
+    "guidance_rescale": 0.0,
+    "audio_guidance_rescale": 0.0,
+}
 
 
 # --- architectures ---------------------------------------------------------------------------------
@@ -91,46 +98,121 @@ def build_ltx2(tiny: bool):  # type: ignore[no-untyped-def]
 
     tokenizer = gemma_tokenizer()
     if not tiny:
-        text = {"vocab_size": 262208, "hidden_size": 3840, "intermediate_size": 15360, "num_hidden_layers": 48,
-                "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 256, "query_pre_attn_scalar": 256,
-                "sliding_window": 1024, "max_position_embeddings": 131072}
+        text = {
+            "vocab_size": 262208,
+            "hidden_size": 3840,
+            "intermediate_size": 15360,
+            "num_hidden_layers": 48,
+            "num_attention_heads": 16,
+            "num_key_value_heads": 8,
+            "head_dim": 256,
+            "query_pre_attn_scalar": 256,
+            "sliding_window": 1024,
+            "max_position_embeddings": 131072,
+        }
         return LTX2Pipeline(
-            scheduler=FlowMatchEulerDiscreteScheduler(), vae=AutoencoderKLLTX2Video(),
-            audio_vae=AutoencoderKLLTX2Audio(), text_encoder=Gemma3ForConditionalGeneration(Gemma3Config(
-                text_config=text)), tokenizer=tokenizer, connectors=LTX2TextConnectors(),
-            transformer=LTX2VideoTransformer3DModel(), vocoder=LTX2Vocoder())
-    text_encoder = Gemma3ForConditionalGeneration(Gemma3Config(
-        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 32, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16, "query_pre_attn_scalar": 16,
-                     "max_position_embeddings": 1024, "sliding_window": 64},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 28, "patch_size": 14},
-        mm_tokens_per_image=4, boi_token_index=4, eoi_token_index=4, image_token_index=4))
+            scheduler=FlowMatchEulerDiscreteScheduler(),
+            vae=AutoencoderKLLTX2Video(),
+            audio_vae=AutoencoderKLLTX2Audio(),
+            text_encoder=Gemma3ForConditionalGeneration(Gemma3Config(text_config=text)),
+            tokenizer=tokenizer,
+            connectors=LTX2TextConnectors(),
+            transformer=LTX2VideoTransformer3DModel(),
+            vocoder=LTX2Vocoder(),
+        )
+    text_encoder = Gemma3ForConditionalGeneration(
+        Gemma3Config(
+            text_config={
+                "vocab_size": len(tokenizer),
+                "hidden_size": 32,
+                "intermediate_size": 32,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "num_key_value_heads": 1,
+                "head_dim": 16,
+                "query_pre_attn_scalar": 16,
+                "max_position_embeddings": 1024,
+                "sliding_window": 64,
+            },
+            vision_config={
+                "hidden_size": 16,
+                "intermediate_size": 32,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "image_size": 28,
+                "patch_size": 14,
+            },
+            mm_tokens_per_image=4,
+            boi_token_index=4,
+            eoi_token_index=4,
+            image_token_index=4,
+        )
+    )
     return LTX2Pipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=AutoencoderKLLTX2Video(
-            in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8, 8),
-            decoder_block_out_channels=(8, 8, 8), down_block_types=("LTX2VideoDownBlock3D",) * 3,
-            layers_per_block=(1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1), spatio_temporal_scaling=(True,) * 3,
-            decoder_spatio_temporal_scaling=(True,) * 3, decoder_inject_noise=(False,) * 4,
-            downsample_type=("spatiotemporal",) * 3, upsample_type=("spatiotemporal",) * 3,
-            upsample_residual=(False,) * 3, upsample_factor=(1,) * 3, patch_size=2, decoder_causal=False),
-        audio_vae=AutoencoderKLLTX2Audio(base_channels=4, ch_mult=(1,), num_res_blocks=1, resolution=32,
-                                         latent_channels=2, mel_bins=8),
-        text_encoder=text_encoder, tokenizer=tokenizer,
+            in_channels=3,
+            out_channels=3,
+            latent_channels=4,
+            block_out_channels=(8, 8, 8),
+            decoder_block_out_channels=(8, 8, 8),
+            down_block_types=("LTX2VideoDownBlock3D",) * 3,
+            layers_per_block=(1, 1, 1, 1),
+            decoder_layers_per_block=(1, 1, 1, 1),
+            spatio_temporal_scaling=(True,) * 3,
+            decoder_spatio_temporal_scaling=(True,) * 3,
+            decoder_inject_noise=(False,) * 4,
+            downsample_type=("spatiotemporal",) * 3,
+            upsample_type=("spatiotemporal",) * 3,
+            upsample_residual=(False,) * 3,
+            upsample_factor=(1,) * 3,
+            patch_size=2,
+            decoder_causal=False,
+        ),
+        audio_vae=AutoencoderKLLTX2Audio(
+            base_channels=4, ch_mult=(1,), num_res_blocks=1, resolution=32, latent_channels=2, mel_bins=8
+        ),
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
         connectors=LTX2TextConnectors(
-            caption_channels=32, text_proj_in_factor=3, video_connector_num_attention_heads=4,
-            video_connector_attention_head_dim=8, video_connector_num_layers=1,
-            video_connector_num_learnable_registers=None, audio_connector_num_attention_heads=4,
-            audio_connector_attention_head_dim=8, audio_connector_num_layers=1,
-            audio_connector_num_learnable_registers=None, connector_rope_base_seq_len=32, rope_type="split"),
+            caption_channels=32,
+            text_proj_in_factor=3,
+            video_connector_num_attention_heads=4,
+            video_connector_attention_head_dim=8,
+            video_connector_num_layers=1,
+            video_connector_num_learnable_registers=None,
+            audio_connector_num_attention_heads=4,
+            audio_connector_attention_head_dim=8,
+            audio_connector_num_layers=1,
+            audio_connector_num_learnable_registers=None,
+            connector_rope_base_seq_len=32,
+            rope_type="split",
+        ),
         transformer=LTX2VideoTransformer3DModel(
-            in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=8, cross_attention_dim=16,
-            audio_in_channels=4, audio_out_channels=4, audio_num_attention_heads=2, audio_attention_head_dim=4,
-            audio_cross_attention_dim=8, num_layers=2, caption_channels=32, rope_type="split"),
-        vocoder=LTX2Vocoder(in_channels=16, hidden_channels=32, upsample_kernel_sizes=[8, 8, 20],
-                            upsample_factors=[4, 4, 10], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]],
-                            output_sampling_rate=16000))
+            in_channels=4,
+            out_channels=4,
+            num_attention_heads=2,
+            attention_head_dim=8,
+            cross_attention_dim=16,
+            audio_in_channels=4,
+            audio_out_channels=4,
+            audio_num_attention_heads=2,
+            audio_attention_head_dim=4,
+            audio_cross_attention_dim=8,
+            num_layers=2,
+            caption_channels=32,
+            rope_type="split",
+        ),
+        vocoder=LTX2Vocoder(
+            in_channels=16,
+            hidden_channels=32,
+            upsample_kernel_sizes=[8, 8, 20],
+            upsample_factors=[4, 4, 10],
+            resnet_kernel_sizes=[3],
+            resnet_dilations=[[1, 3, 5]],
+            output_sampling_rate=16000,
+        ),
+    )
 
 
 def build_wan_ti2v(tiny: bool):  # type: ignore[no-untyped-def]
@@ -139,24 +221,65 @@ def build_wan_ti2v(tiny: bool):  # type: ignore[no-untyped-def]
     from transformers import UMT5Config, UMT5EncoderModel
 
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0)
-    vae_common = {"z_dim": 48, "in_channels": 12, "out_channels": 12, "is_residual": True, "patch_size": 2,
-                  "latents_mean": [0.0] * 48, "latents_std": [1.0] * 48, "scale_factor_spatial": 16,
-                  "scale_factor_temporal": 4, "temperal_downsample": [False, True, True]}
+    vae_common = {
+        "z_dim": 48,
+        "in_channels": 12,
+        "out_channels": 12,
+        "is_residual": True,
+        "patch_size": 2,
+        "latents_mean": [0.0] * 48,
+        "latents_std": [1.0] * 48,
+        "scale_factor_spatial": 16,
+        "scale_factor_temporal": 4,
+        "temperal_downsample": [False, True, True],
+    }
     if tiny:
-        text = UMT5Config(vocab_size=128, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
-                          relative_attention_num_buckets=8)
+        text = UMT5Config(
+            vocab_size=128, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4, relative_attention_num_buckets=8
+        )
         vae = AutoencoderKLWan(base_dim=3, dim_mult=[1, 1, 1, 1], num_res_blocks=1, **vae_common)
-        transformer = WanTransformer3DModel(num_attention_heads=2, attention_head_dim=12, in_channels=48,
-                                            out_channels=48, text_dim=32, ffn_dim=32, num_layers=2, rope_max_seq_len=32)
+        transformer = WanTransformer3DModel(
+            num_attention_heads=2,
+            attention_head_dim=12,
+            in_channels=48,
+            out_channels=48,
+            text_dim=32,
+            ffn_dim=32,
+            num_layers=2,
+            rope_max_seq_len=32,
+        )
     else:
-        text = UMT5Config(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
-                          feed_forward_proj="gated-gelu", relative_attention_num_buckets=32)
-        vae = AutoencoderKLWan(base_dim=160, decoder_base_dim=256, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
-                               **vae_common)
-        transformer = WanTransformer3DModel(num_attention_heads=24, attention_head_dim=128, in_channels=48,
-                                            out_channels=48, text_dim=4096, ffn_dim=14336, num_layers=30)
-    return WanPipeline(tokenizer=t5_tokenizer(), text_encoder=UMT5EncoderModel(text), vae=vae, scheduler=scheduler,
-                       transformer=transformer, transformer_2=None, expand_timesteps=True)
+        text = UMT5Config(
+            vocab_size=256384,
+            d_model=4096,
+            d_kv=64,
+            d_ff=10240,
+            num_layers=24,
+            num_heads=64,
+            feed_forward_proj="gated-gelu",
+            relative_attention_num_buckets=32,
+        )
+        vae = AutoencoderKLWan(
+            base_dim=160, decoder_base_dim=256, dim_mult=[1, 2, 4, 4], num_res_blocks=2, **vae_common
+        )
+        transformer = WanTransformer3DModel(
+            num_attention_heads=24,
+            attention_head_dim=128,
+            in_channels=48,
+            out_channels=48,
+            text_dim=4096,
+            ffn_dim=14336,
+            num_layers=30,
+        )
+    return WanPipeline(
+        tokenizer=t5_tokenizer(),
+        text_encoder=UMT5EncoderModel(text),
+        vae=vae,
+        scheduler=scheduler,
+        transformer=transformer,
+        transformer_2=None,
+        expand_timesteps=True,
+    )
 
 
 @contextmanager
@@ -199,8 +322,9 @@ class Clock:
         return time.perf_counter()
 
 
-def time_plain(pipe: Any, family_name: str, width: int, height: int, steps: int, extra: dict[str, Any],
-               clock: Clock, out_dir: Path) -> dict[str, float]:
+def time_plain(
+    pipe: Any, family_name: str, width: int, height: int, steps: int, extra: dict[str, Any], clock: Clock, out_dir: Path
+) -> dict[str, float]:
     """The pipeline called directly: text encoding, steps, decode; then the same MP4 writer."""
     family = FAMILIES[family_name]
     stamps: list[float] = []
@@ -209,9 +333,18 @@ def time_plain(pipe: Any, family_name: str, width: int, height: int, steps: int,
         stamps.append(clock.now())
         return tensors
 
-    kwargs = {"prompt": PROMPT, "height": height, "width": width, "num_frames": SECONDS * FPS + 1,
-              "num_inference_steps": steps, "guidance_scale": 1.0, "output_type": "pt",
-              "generator": torch.Generator("cpu").manual_seed(0), "callback_on_step_end": on_step_end, **extra}
+    kwargs = {
+        "prompt": PROMPT,
+        "height": height,
+        "width": width,
+        "num_frames": SECONDS * FPS + 1,
+        "num_inference_steps": steps,
+        "guidance_scale": 1.0,
+        "output_type": "pt",
+        "generator": torch.Generator("cpu").manual_seed(0),
+        "callback_on_step_end": on_step_end,
+        **extra,
+    }
     if family_name == "ltx2":
         kwargs["frame_rate"] = float(FPS)
     # 1. Text encoding alone (the pipeline call below encodes again: its steps are timed apart).
@@ -224,29 +357,54 @@ def time_plain(pipe: Any, family_name: str, width: int, height: int, steps: int,
     decoded = clock.now()
     # 3. The MP4, with the writer happyhorse uses.
     track, rate = family.audio(pipe, out)
-    with Mp4Writer(out_dir / f"plain-{family_name}-{height}.mp4", frames.shape[2], frames.shape[1], fps=FPS,
-                   audio=track is not None) as writer:
+    with Mp4Writer(
+        out_dir / f"plain-{family_name}-{height}.mp4",
+        frames.shape[2],
+        frames.shape[1],
+        fps=FPS,
+        audio=track is not None,
+    ) as writer:
         if track is not None:
             writer.write_audio(to_stereo_48k(track, rate)[:, : SECONDS * 48_000])
         for frame in frames:
             writer.write_frame(frame)
     end = clock.now()
     step_times = [b - a for a, b in itertools.pairwise(stamps)] or [stamps[0] - called]
-    return {"text_encode_s": called - start, "per_step_s": statistics.median(step_times),
-            "decode_s": decoded - stamps[-1], "mp4_encode_s": end - decoded, "plain_end_to_end_s": end - called}
+    return {
+        "text_encode_s": called - start,
+        "per_step_s": statistics.median(step_times),
+        "decode_s": decoded - stamps[-1],
+        "mp4_encode_s": end - decoded,
+        "plain_end_to_end_s": end - called,
+    }
 
 
 def time_happyhorse(engine: DiffusersEngine, mode: str, sound: bool, clock: Clock, out_dir: Path) -> float:
-    job = RenderJob(task_id=f"bench-{mode}", attempt=1, output_path=str(out_dir / f"hh-{mode}.mp4"), mode=mode,
-                    aspect_ratio="16:9", sound=sound, seed=0, cfg_scale=0.5, negative_prompt=None,
-                    shots=[ShotSpec(prompt=PROMPT, duration=SECONDS)])
+    job = RenderJob(
+        task_id=f"bench-{mode}",
+        attempt=1,
+        output_path=str(out_dir / f"hh-{mode}.mp4"),
+        mode=mode,
+        aspect_ratio="16:9",
+        sound=sound,
+        seed=0,
+        cfg_scale=0.5,
+        negative_prompt=None,
+        shots=[ShotSpec(prompt=PROMPT, duration=SECONDS)],
+    )
     start = clock.now()
     render_job(job, engine, lambda fraction: None)
     return clock.now() - start
 
 
-def bench_model(name: str, build: Callable[[bool], Any], family_name: str, args: argparse.Namespace,
-                device: torch.device, out_dir: Path) -> list[dict[str, Any]]:
+def bench_model(
+    name: str,
+    build: Callable[[bool], Any],
+    family_name: str,
+    args: argparse.Namespace,
+    device: torch.device,
+    out_dir: Path,
+) -> list[dict[str, Any]]:
     dtype = torch.float32 if args.tiny else torch.bfloat16
     clock = Clock(device)
     start = clock.now()
@@ -266,24 +424,38 @@ def bench_model(name: str, build: Callable[[bool], Any], family_name: str, args:
     lines = []
     for mode, (width, height) in zip(("std", "pro"), sizes.values(), strict=True):
         call_args = ", ".join(f"{k} = {v}" for k, v in extra.items())
-        lines.append(f'[{mode}]\ntext_to_video = {{ path = "/bench/{name}", steps = {args.steps}, guidance = 1.0, '
-                     f'resolution = "{width}x{height}", frames_per_pass = 121, call_args = {{ {call_args} }} }}')
+        lines.append(
+            f'[{mode}]\ntext_to_video = {{ path = "/bench/{name}", steps = {args.steps}, guidance = 1.0, '
+            f'resolution = "{width}x{height}", frames_per_pass = 121, call_args = {{ {call_args} }} }}'
+        )
     toml.write_text("\n".join(lines) + "\n")
     engine = DiffusersEngine(load_profiles(toml), device=str(device))
     engine.preload(f"/bench/{name}", pipe)
 
     # Warm-up: kernels, allocator, cuDNN autotuning, at a small size.
     warm = render_size(256, 128, FAMILIES[family_name].spatial_multiple(pipe)) if not args.tiny else (64, 32)
-    pipe(prompt=PROMPT, height=warm[1], width=warm[0], num_frames=9, num_inference_steps=1, output_type="pt",
-         **({"frame_rate": float(FPS)} if family_name == "ltx2" else {}), **extra)
+    pipe(
+        prompt=PROMPT,
+        height=warm[1],
+        width=warm[0],
+        num_frames=9,
+        num_inference_steps=1,
+        output_type="pt",
+        **({"frame_rate": float(FPS)} if family_name == "ltx2" else {}),
+        **extra,
+    )
 
     results = []
     for (label, (width, height)), mode in zip(sizes.items(), ("std", "pro"), strict=True):
         render_w, render_h = render_size(width, height, FAMILIES[family_name].spatial_multiple(pipe))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        row: dict[str, Any] = {"model": name, "resolution": label, "render_size": f"{render_w}x{render_h}",
-                               "steps": args.steps}
+        row: dict[str, Any] = {
+            "model": name,
+            "resolution": label,
+            "render_size": f"{render_w}x{render_h}",
+            "steps": args.steps,
+        }
         row.update(time_plain(pipe, family_name, render_w, render_h, args.steps, extra, clock, out_dir))
         row["happyhorse_end_to_end_s"] = time_happyhorse(engine, mode, family_name == "ltx2", clock, out_dir)
         row["overhead"] = row["happyhorse_end_to_end_s"] / row["plain_end_to_end_s"] - 1
@@ -302,8 +474,17 @@ def bench_model(name: str, build: Callable[[bool], Any], family_name: str, args:
 # --- profile options (docs/models.md) against the same pipeline unoptimised ------------------------------
 
 OPTION_ROWS: list[tuple[str, dict[str, Any]]] = [
-    ("cache taylorseer", {"cache": {"kind": "taylorseer", "cache_interval": 2, "disable_cache_before_step": 1,
-                                    "cache_identifiers": [r"transformer_blocks\.\d+\.attn1"]}}),
+    (
+        "cache taylorseer",
+        {
+            "cache": {
+                "kind": "taylorseer",
+                "cache_interval": 2,
+                "disable_cache_before_step": 1,
+                "cache_identifiers": [r"transformer_blocks\.\d+\.attn1"],
+            }
+        },
+    ),
     ("compile regional", {"compile": "regional"}),
     ("fp8 compute", {"quantization": "fp8"}),
     ("offload group", {"offload": "group"}),
@@ -324,12 +505,21 @@ class _OptionProfile:
         self.offload = values.get("offload")
 
 
-def _frames(pipe: Any, family_name: str, width: int, height: int, steps: int, extra: dict[str, Any],
-            clock: Clock) -> tuple[Any, float]:
+def _frames(
+    pipe: Any, family_name: str, width: int, height: int, steps: int, extra: dict[str, Any], clock: Clock
+) -> tuple[Any, float]:
     start = clock.now()
-    out = pipe(prompt=PROMPT, width=width, height=height, num_frames=SECONDS * FPS + 1, num_inference_steps=steps,
-               generator=torch.Generator("cpu").manual_seed(0), output_type="pt",
-               **({"frame_rate": float(FPS)} if family_name == "ltx2" else {}), **extra)
+    out = pipe(
+        prompt=PROMPT,
+        width=width,
+        height=height,
+        num_frames=SECONDS * FPS + 1,
+        num_inference_steps=steps,
+        generator=torch.Generator("cpu").manual_seed(0),
+        output_type="pt",
+        **({"frame_rate": float(FPS)} if family_name == "ltx2" else {}),
+        **extra,
+    )
     frames = out.frames[0] if hasattr(out, "frames") else out[0][0]
     return frames.float().clamp(0, 1).cpu(), clock.now() - start
 
@@ -339,8 +529,9 @@ def psnr(a: Any, b: Any) -> float:
     return float("inf") if mse == 0 else float(10 * torch.log10(torch.tensor(1.0 / mse)))
 
 
-def bench_options(pipe: Any, family_name: str, sizes: dict[str, tuple[int, int]], args: argparse.Namespace,
-                  device: torch.device) -> list[dict[str, Any]]:
+def bench_options(
+    pipe: Any, family_name: str, sizes: dict[str, tuple[int, int]], args: argparse.Namespace, device: torch.device
+) -> list[dict[str, Any]]:
     """One row per option and resolution: end to end, per step, peak memory, PSNR against unoptimised."""
     from happyhorse.engines.diffusers import options as speed
 
@@ -353,8 +544,16 @@ def bench_options(pipe: Any, family_name: str, sizes: dict[str, tuple[int, int]]
     for label, (w, h) in renders.items():
         frames, seconds = _frames(pipe, family_name, w, h, args.steps, extra, clock)
         baseline[label] = frames
-        rows.append({"option": "plain diffusers", "resolution": label, "end_to_end_s": seconds,
-                     "per_step_s": seconds / args.steps, "peak_gpu_gb": _peak(device), "psnr_db": None})
+        rows.append(
+            {
+                "option": "plain diffusers",
+                "resolution": label,
+                "end_to_end_s": seconds,
+                "per_step_s": seconds / args.steps,
+                "peak_gpu_gb": _peak(device),
+                "psnr_db": None,
+            }
+        )
     for name, values in OPTION_ROWS:
         option, value = next(iter(values.items()))
         problem = speed.can_honour(option, value, device.type, type(pipe).__name__)  # LTX-2 cannot be split
@@ -373,9 +572,16 @@ def bench_options(pipe: Any, family_name: str, sizes: dict[str, tuple[int, int]]
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             frames, seconds = _frames(pipe, family_name, w, h, args.steps, extra, clock)
-            rows.append({"option": name, "resolution": label, "end_to_end_s": seconds,
-                         "per_step_s": seconds / args.steps, "peak_gpu_gb": _peak(device),
-                         "psnr_db": psnr(frames, baseline[label])})
+            rows.append(
+                {
+                    "option": name,
+                    "resolution": label,
+                    "end_to_end_s": seconds,
+                    "per_step_s": seconds / args.steps,
+                    "peak_gpu_gb": _peak(device),
+                    "psnr_db": psnr(frames, baseline[label]),
+                }
+            )
         if option == "cache":
             pipe.transformer.disable_cache()
     for row in rows:
@@ -388,7 +594,7 @@ def _peak(device: torch.device) -> float | None:
 
 
 def options_markdown(rows: list[dict[str, Any]]) -> str:
-    head = ("| option | res | end to end | per step | peak GPU | PSNR vs plain |\n|---|---|---|---|---|---|\n")
+    head = "| option | res | end to end | per step | peak GPU | PSNR vs plain |\n|---|---|---|---|---|---|\n"
     lines = []
     for r in rows:
         if "skipped" in r:
@@ -396,22 +602,28 @@ def options_markdown(rows: list[dict[str, Any]]) -> str:
             continue
         peak = "-" if r["peak_gpu_gb"] is None else f"{r['peak_gpu_gb']:.0f} GB"
         quality = "reference" if r["psnr_db"] is None else f"{r['psnr_db']:.1f} dB"
-        lines.append(f"| {r['option']} | {r['resolution']} | {r['end_to_end_s']:.1f} s | {r['per_step_s']:.2f} s | "
-                     f"{peak} | {quality} |")
+        lines.append(
+            f"| {r['option']} | {r['resolution']} | {r['end_to_end_s']:.1f} s | {r['per_step_s']:.2f} s | "
+            f"{peak} | {quality} |"
+        )
     return head + "\n".join(lines) + "\n"
 
 
 def markdown(results: list[dict[str, Any]], device_name: str, steps: int) -> str:
-    head = (f"### {device_name}, {SECONDS} s at {FPS} fps, {steps} steps, one transformer pass per step\n\n"
-            "| model | res | render | text enc | per step | decode | mp4 enc | plain e2e | happyhorse e2e | "
-            "overhead | peak GPU |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+    head = (
+        f"### {device_name}, {SECONDS} s at {FPS} fps, {steps} steps, one transformer pass per step\n\n"
+        "| model | res | render | text enc | per step | decode | mp4 enc | plain e2e | happyhorse e2e | "
+        "overhead | peak GPU |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
     rows = []
     for r in results:
         peak = "-" if r["peak_gpu_gb"] is None else f"{r['peak_gpu_gb']:.0f} GB"
-        rows.append(f"| {r['model']} | {r['resolution']} | {r['render_size']} | {r['text_encode_s']:.2f} s | "
-                    f"{r['per_step_s']:.2f} s | {r['decode_s']:.2f} s | {r['mp4_encode_s']:.2f} s | "
-                    f"{r['plain_end_to_end_s']:.1f} s | {r['happyhorse_end_to_end_s']:.1f} s | "
-                    f"{r['overhead']:+.1%} | {peak} |")
+        rows.append(
+            f"| {r['model']} | {r['resolution']} | {r['render_size']} | {r['text_encode_s']:.2f} s | "
+            f"{r['per_step_s']:.2f} s | {r['decode_s']:.2f} s | {r['mp4_encode_s']:.2f} s | "
+            f"{r['plain_end_to_end_s']:.1f} s | {r['happyhorse_end_to_end_s']:.1f} s | "
+            f"{r['overhead']:+.1%} | {peak} |"
+        )
     return head + "\n".join(rows) + "\n"
 
 
@@ -421,8 +633,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default 4; 2 with --tiny)")
     parser.add_argument("--models", default="ltx2,wan-ti2v", help="comma-separated: ltx2, wan-ti2v")
     parser.add_argument("--vae-tiling", action="store_true", help="decode with VAE tiling (less memory)")
-    parser.add_argument("--no-options", dest="options", action="store_false",
-                        help="skip the per-option rows (cache, compile, fp8, offload, parallel) on LTX-2")
+    parser.add_argument(
+        "--no-options",
+        dest="options",
+        action="store_false",
+        help="skip the per-option rows (cache, compile, fp8, offload, parallel) on LTX-2",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table for docs/benchmarks.md")
     args = parser.parse_args()
@@ -447,8 +663,11 @@ def main() -> int:
             results += bench_model(name.strip(), build, family_name, args, device, Path(tmp))
     print(f"done in {time.perf_counter() - started:.0f}s on {device_name}")
     if args.json:
-        args.json.write_text(json.dumps({"device": device_name, "steps": args.steps, "results": results,
-                                          "options": args.option_rows}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"device": device_name, "steps": args.steps, "results": results, "options": args.option_rows}, indent=2
+            )
+        )
     if args.markdown:
         print(markdown(results, device_name, args.steps))
         print(options_markdown(args.option_rows))

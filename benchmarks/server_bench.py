@@ -69,33 +69,59 @@ def wrk(url: str, headers: dict[str, str], pid: int, seconds: int = 10, connecti
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     assert rps and total, out
-    return {"rps": float(rps.group(1)), "p50_ms": millis("50"), "p99_ms": millis("99"),
-            "cpu_us": cpu / int(total.group(1)) * 1e6,
-            "errors": float(non2xx.group(1)) if non2xx else 0.0}
+    return {
+        "rps": float(rps.group(1)),
+        "p50_ms": millis("50"),
+        "p99_ms": millis("99"),
+        "cpu_us": cpu / int(total.group(1)) * 1e6,
+        "errors": float(non2xx.group(1)) if non2xx else 0.0,
+    }
 
 
 def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
     data_dir = Path(tempfile.mkdtemp(prefix="hh-bench-"))
-    env = {**os.environ, "HAPPYHORSE_DATA_DIR": str(data_dir), "HAPPYHORSE_RATE_LIMIT_STATUS": "1000000/second",
-           "HAPPYHORSE_RATE_LIMIT_GENERATE": "1000000/second"}
+    env = {
+        **os.environ,
+        "HAPPYHORSE_DATA_DIR": str(data_dir),
+        "HAPPYHORSE_RATE_LIMIT_STATUS": "1000000/second",
+        "HAPPYHORSE_RATE_LIMIT_GENERATE": "1000000/second",
+    }
     port, bare_port = free_port(), free_port()
-    server = subprocess.Popen([PY, "-m", "happyhorse", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    bare = subprocess.Popen([PY, "-m", "uvicorn", "bare_app:app", "--port", str(bare_port), "--log-level", "warning",
-                             "--no-access-log"], cwd=ROOT / "benchmarks", stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [PY, "-m", "happyhorse", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bare = subprocess.Popen(
+        [PY, "-m", "uvicorn", "bare_app:app", "--port", str(bare_port), "--log-level", "warning", "--no-access-log"],
+        cwd=ROOT / "benchmarks",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/healthz")
         wait_ready(f"http://127.0.0.1:{bare_port}/api/status")
-        key = json.loads(subprocess.run([PY, "-m", "happyhorse", "keys", "create", "--name", "bench", "--credits",
-                                         "100000000", "--json"], env=env, capture_output=True, text=True,
-                                        check=True).stdout)["api_key"]
+        key = json.loads(
+            subprocess.run(
+                [PY, "-m", "happyhorse", "keys", "create", "--name", "bench", "--credits", "100000000", "--json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )["api_key"]
         client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-        body = {"model": "happyhorse-1.0/video", "prompt": "a red fox in fresh snow", "mode": "std",
-                "duration": 5, "sound": True}
+        body = {
+            "model": "happyhorse-1.0/video",
+            "prompt": "a red fox in fresh snow",
+            "mode": "std",
+            "duration": 5,
+            "sound": True,
+        }
         client.post("/api/generate", json=body)  # warm the engine process
         time.sleep(3)
         latencies, task_id = [], ""
@@ -105,18 +131,24 @@ def main() -> None:
             while client.get("/api/status", params={"task_id": task_id}).json()["data"]["status"] == "IN_PROGRESS":
                 time.sleep(0.02)
             latencies.append(time.perf_counter() - start)
-        print(f"submit → SUCCESS, 5 s std with sound: median {statistics.median(latencies):.2f} s "
-              f"(min {min(latencies):.2f}, max {max(latencies):.2f}, n={len(latencies)}; target ≤ 2 s)")
+        print(
+            f"submit → SUCCESS, 5 s std with sound: median {statistics.median(latencies):.2f} s "
+            f"(min {min(latencies):.2f}, max {max(latencies):.2f}, n={len(latencies)}; target ≤ 2 s)"
+        )
 
         ours = wrk(f"{base}/api/status?task_id={task_id}", {"Authorization": f"Bearer {key}"}, server.pid)
         yard = wrk(f"http://127.0.0.1:{bare_port}/api/status?task_id={task_id}", {}, bare.pid)
         print("\nGET /api/status, 50 concurrent connections, 10 s (wrk -t2 -c50):")
         print(f"{'':24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/req':>12}{'non-2xx':>9}")
         for name, row in (("happyhorse /api/status", ours), ("bare Starlette JSON", yard)):
-            print(f"{name:24}{row['rps']:>9.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['cpu_us']:>12.0f}"
-                  f"{row['errors']:>9.0f}")
-        print(f"ratio: {ours['rps'] / yard['rps']:.0%} of the bare endpoint's throughput (target ≥ 50%); "
-              f"by server CPU per request {yard['cpu_us'] / ours['cpu_us']:.0%}")
+            print(
+                f"{name:24}{row['rps']:>9.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['cpu_us']:>12.0f}"
+                f"{row['errors']:>9.0f}"
+            )
+        print(
+            f"ratio: {ours['rps'] / yard['rps']:.0%} of the bare endpoint's throughput (target ≥ 50%); "
+            f"by server CPU per request {yard['cpu_us'] / ours['cpu_us']:.0%}"
+        )
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
         for proc in (server, bare):

@@ -39,10 +39,14 @@ REWRITES: list[tuple[str, str]] = [
     (r"__aexit__", "__exit__"),
     # an async generator re-yields item by item; a generator says `yield from`
     (r"^(\s*)for (\w+) in (.+):\n\s+yield \2\n", r"\1yield from \3\n"),
-    (r"The asynchronous client; the synchronous one \(``_sync.py``\) is generated from this file\.",
-     "The synchronous client, generated from the asynchronous one (``_async.py``)."),
-    (r"A HappyHorse 1\.0 API client for asyncio; :class:`Client` has the same methods, not awaited\.",
-     "A HappyHorse 1.0 API client; :class:`AsyncClient` has the same methods, awaited."),
+    (
+        r"The asynchronous client; the synchronous one \(``_sync.py``\) is generated from this file\.",
+        "The synchronous client, generated from the asynchronous one (``_async.py``).",
+    ),
+    (
+        r"A HappyHorse 1\.0 API client for asyncio; :class:`Client` has the same methods, not awaited\.",
+        "A HappyHorse 1.0 API client; :class:`AsyncClient` has the same methods, awaited.",
+    ),
 ]
 
 

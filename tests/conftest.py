@@ -91,8 +91,9 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 
 @pytest.fixture
-def cluster_factory(tmp_path_factory: pytest.TempPathFactory, seaweedfs: services.SeaweedS3,
-                    migrated_template: str) -> Iterator[Callable[..., Cluster]]:
+def cluster_factory(
+    tmp_path_factory: pytest.TempPathFactory, seaweedfs: services.SeaweedS3, migrated_template: str
+) -> Iterator[Callable[..., Cluster]]:
     """``cluster_factory(apis=1, workers=1, **HAPPYHORSE_overrides)``: a distributed deployment on its
     own database (a copy of the migrated template); stopped, and the database dropped, afterwards."""
     with contextlib.ExitStack() as stack:
@@ -101,16 +102,19 @@ def cluster_factory(tmp_path_factory: pytest.TempPathFactory, seaweedfs: service
             database_url = stack.enter_context(services.fresh_database(template=migrated_template))
             redis_uri = stack.enter_context(services.redis_prefix())
             root = tmp_path_factory.mktemp("hh-cluster")
-            env = base_env(root, **{
-                "HAPPYHORSE_DATABASE_URL": database_url,
-                "HAPPYHORSE_STORAGE_URL": seaweedfs.storage_url(root.name),
-                "HAPPYHORSE_RATE_LIMIT_STORAGE": redis_uri,
-                "HAPPYHORSE_SECRET_KEY": "cluster-test-secret",  # one signing key on every node
-                "HAPPYHORSE_STALL_TIMEOUT": "20",
-                "HAPPYHORSE_SWEEP_INTERVAL": "1",
-                **seaweedfs.credentials_env(),
-                **overrides,
-            })
+            env = base_env(
+                root,
+                **{
+                    "HAPPYHORSE_DATABASE_URL": database_url,
+                    "HAPPYHORSE_STORAGE_URL": seaweedfs.storage_url(root.name),
+                    "HAPPYHORSE_RATE_LIMIT_STORAGE": redis_uri,
+                    "HAPPYHORSE_SECRET_KEY": "cluster-test-secret",  # one signing key on every node
+                    "HAPPYHORSE_STALL_TIMEOUT": "20",
+                    "HAPPYHORSE_SWEEP_INTERVAL": "1",
+                    **seaweedfs.credentials_env(),
+                    **overrides,
+                },
+            )
             cluster = Cluster(database_url, seaweedfs, root.name, env, root)
             stack.callback(cluster.stop)  # LIFO: stops before its database is dropped
             for _ in range(workers):
@@ -121,4 +125,3 @@ def cluster_factory(tmp_path_factory: pytest.TempPathFactory, seaweedfs: service
             return cluster
 
         yield start
-

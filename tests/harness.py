@@ -51,8 +51,9 @@ class LiveServer:
         """Run ``happyhorse ARGS`` against this server's data dir."""
         proc = subprocess.run([*HAPPYHORSE, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
-            raise AssertionError(f"happyhorse {' '.join(args)} failed ({proc.returncode}):\n"
-                                 f"{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"happyhorse {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def create_key(self, credits: int = 100_000, name: str = "test", account: str | None = None) -> str:
@@ -90,7 +91,10 @@ def _spawn(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[b
     log = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its whole life
     return subprocess.Popen(
         [*HAPPYHORSE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -110,12 +114,14 @@ def _wait_healthy(server: LiveServer, timeout: float = 60) -> None:
 
 def base_env(data_dir: Path, **overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HAPPYHORSE_")}
-    env.update({
-        "HAPPYHORSE_DATA_DIR": str(data_dir),
-        "HAPPYHORSE_ALLOW_PRIVATE_URLS": "true",  # tests serve input images from loopback
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "HAPPYHORSE_DATA_DIR": str(data_dir),
+            "HAPPYHORSE_ALLOW_PRIVATE_URLS": "true",  # tests serve input images from loopback
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(overrides)
     return env
 
@@ -182,8 +188,9 @@ def png_bytes(width: int, height: int, color: tuple[int, int, int], pattern: boo
     img = Image.new("RGB", (width, height), color)
     if pattern:
         draw = ImageDraw.Draw(img)
-        draw.rectangle([width // 4, height // 3, width // 2, height // 2],
-                       fill=(255 - color[0], 255 - color[1], 255 - color[2]))
+        draw.rectangle(
+            [width // 4, height // 3, width // 2, height // 2], fill=(255 - color[0], 255 - color[1], 255 - color[2])
+        )
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
@@ -200,8 +207,13 @@ class WorkerProcess:
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        self.process = subprocess.Popen([*HAPPYHORSE, "worker", *self.args], env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [*HAPPYHORSE, "worker", *self.args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     @property
     def pid(self) -> int:
@@ -271,8 +283,16 @@ class Cluster:
         data_dir.mkdir()
         env = {**self.env, "HAPPYHORSE_DATA_DIR": str(data_dir)}
         log_path = data_dir / "server.log"
-        server = DistributedServer(f"http://127.0.0.1:{port}", data_dir, env, _spawn(env, port, log_path),
-                                   log_path, port, mode="distributed", cluster=self)
+        server = DistributedServer(
+            f"http://127.0.0.1:{port}",
+            data_dir,
+            env,
+            _spawn(env, port, log_path),
+            log_path,
+            port,
+            mode="distributed",
+            cluster=self,
+        )
         self.apis.append(server)
         _wait_healthy(server)
         return server

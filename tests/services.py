@@ -108,9 +108,14 @@ class SeaweedS3:
         import boto3
         from botocore.config import Config
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=S3_SECRET_KEY,
-                            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=S3_SECRET_KEY,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
 
     def keys(self, prefix: str = "") -> list[str]:
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=S3_BUCKET, Prefix=prefix)
@@ -134,19 +139,40 @@ def start_seaweedfs(data_dir: Path) -> SeaweedS3:
     """``weed server`` with S3 on free loopback ports, one identity, anonymous access refused."""
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "s3.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "happyhorse",
-        "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }]}))
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "happyhorse",
+                        "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
     ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
     args = [
-        weed_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}",
-        f"-master.port={ports['master']}", f"-master.port.grpc={free_port()}", "-master.volumeSizeLimitMB=64",
-        f"-volume.port={ports['volume']}", f"-volume.port.grpc={free_port()}", "-volume.max=0",
-        f"-filer.port={ports['filer']}", f"-filer.port.grpc={free_port()}",
-        "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={free_port()}", "-s3.port.iceberg=0",
-        "-s3.port.lance=0", f"-s3.config={config}",
+        weed_binary(),
+        "server",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-dir={data_dir}",
+        f"-master.port={ports['master']}",
+        f"-master.port.grpc={free_port()}",
+        "-master.volumeSizeLimitMB=64",
+        f"-volume.port={ports['volume']}",
+        f"-volume.port.grpc={free_port()}",
+        "-volume.max=0",
+        f"-filer.port={ports['filer']}",
+        f"-filer.port.grpc={free_port()}",
+        "-s3",
+        f"-s3.port={ports['s3']}",
+        f"-s3.port.grpc={free_port()}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.config={config}",
     ]
     log = open(data_dir / "weed.log", "ab")  # noqa: SIM115 - the child owns it
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

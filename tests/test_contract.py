@@ -253,23 +253,34 @@ def test_multi_prompt_is_not_rendered_without_multi_shots() -> None:
     assert parse_generate(body(multi_prompt=[])).multi_prompt == []
 
 
-@pytest.mark.parametrize(("shots", "error", "word"), [
-    ("garbage", errors.InvalidRequest, "multi_prompt"),
-    ([{"prompt": "a", "duration": 3}] * 6, errors.InvalidRequest, "at most 5"),
-    ([{"prompt": "x" * 501}], errors.InvalidPrompt, "multi_prompt[0].prompt"),
-    ([{"prompt": "a", "duration": 99}], errors.InvalidDuration, "multi_prompt[0].duration"),
-    ([5], errors.InvalidRequest, "multi_prompt[0]"),
-])
+@pytest.mark.parametrize(
+    ("shots", "error", "word"),
+    [
+        ("garbage", errors.InvalidRequest, "multi_prompt"),
+        ([{"prompt": "a", "duration": 3}] * 6, errors.InvalidRequest, "at most 5"),
+        ([{"prompt": "x" * 501}], errors.InvalidPrompt, "multi_prompt[0].prompt"),
+        ([{"prompt": "a", "duration": 99}], errors.InvalidDuration, "multi_prompt[0].duration"),
+        ([5], errors.InvalidRequest, "multi_prompt[0]"),
+    ],
+)
 def test_unused_multi_prompt_is_held_to_its_limits(shots: Any, error: type[Exception], word: str) -> None:
     """Stored and echoed even when not rendered, so as bounded as when it is (issue 15, item 2)."""
     fails(body(multi_shots=False, multi_prompt=shots), error, word)
 
 
-@pytest.mark.parametrize("raw", [
-    '{"model": "m", "multi_prompt": [NaN]}', '{"cfg_scale": Infinity}', '{"x": -Infinity}',
-    '{"prompt": "\\ud800"}', '{"\\udfff": 1}', "[" * 65 + "]" * 65, '{"a": ' * 70 + "1" + "}" * 70,
-    "[" * 100_000 + "]" * 100_000,
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"model": "m", "multi_prompt": [NaN]}',
+        '{"cfg_scale": Infinity}',
+        '{"x": -Infinity}',
+        '{"prompt": "\\ud800"}',
+        '{"\\udfff": 1}',
+        "[" * 65 + "]" * 65,
+        '{"a": ' * 70 + "1" + "}" * 70,
+        "[" * 100_000 + "]" * 100_000,
+    ],
+)
 def test_request_body_refuses_what_cannot_be_served_back(raw: str) -> None:
     with pytest.raises(errors.InvalidRequest):
         loads_request_body(raw.encode())

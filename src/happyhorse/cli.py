@@ -16,11 +16,16 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-app = typer.Typer(help="happyhorse: a self-hostable HappyHorse 1.0 video API.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="happyhorse: a self-hostable HappyHorse 1.0 video API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-credits_app = typer.Typer(help="Show your balance (API), or grant and show credits (admin).",
-                          invoke_without_command=True)
+credits_app = typer.Typer(
+    help="Show your balance (API), or grant and show credits (admin).", invoke_without_command=True
+)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 users_app = typer.Typer(help="Dashboard users: create and list the people who sign in.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -74,8 +79,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (HAPPYHORSE_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (HAPPYHORSE_PORT).")] = None,
     data_dir: DataDir = None,
-    gpus: Annotated[str | None, typer.Option(
-        help="GPU indices for engine processes, e.g. 0,1 (with a `parallel` profile of N: N at a time).")] = None,
+    gpus: Annotated[
+        str | None,
+        typer.Option(help="GPU indices for engine processes, e.g. 0,1 (with a `parallel` profile of N: N at a time)."),
+    ] = None,
 ) -> None:
     """Start the API server (embedded mode runs the engines too)."""
     import uvicorn
@@ -98,16 +105,26 @@ def serve(
     url = settings.public_url or f"http://{settings.host}:{settings.port}"
     typer.echo(f"happyhorse {settings.dispatch_mode} mode, engine {settings.engine}, data in {settings.data_dir}")
     typer.echo(f"Serving the HappyHorse 1.0 API at {url}  (docs: {url}/docs)")
-    typer.echo(f"Get an API key:  {cli_command()} keys create --name me --credits 10000"
-               + (f" --data-dir {quote(str(data_dir))}" if data_dir else ""))
+    typer.echo(
+        f"Get an API key:  {cli_command()} keys create --name me --credits 10000"
+        + (f" --data-dir {quote(str(data_dir))}" if data_dir else "")
+    )
     app = create_app(settings)
     stack = Observe(StatusFastPath(app), lambda: app.state.db, settings.metrics_token)
     # X-Forwarded-For/-Proto are believed only from HAPPYHORSE_TRUSTED_PROXIES (default: no one), so a client
     # cannot choose its own address (the sign-in throttle counts per address) or scheme.
     trusted = settings.trusted_proxies.strip()
-    uvicorn.run(stack, host=settings.host, port=settings.port, log_level="info", proxy_headers=bool(trusted),
-                forwarded_allow_ips=trusted or None, http=timed_protocol(settings.request_timeout),
-                access_log=settings.access_log, log_config=None)
+    uvicorn.run(
+        stack,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+        http=timed_protocol(settings.request_timeout),
+        access_log=settings.access_log,
+        log_config=None,
+    )
 
 
 # --- keys -----------------------------------------------------------------------------------------
@@ -130,16 +147,23 @@ def keys_create(
             fail(f"no account {account!r}")
         assert found is not None
         new = await accounts.create_key(session, found.id, name)
-        return {"api_key": new.plaintext, "key_id": new.key.id, "name": name, "account": found.id,
-                "account_name": found.name, "balance": await accounts.balance(session, found.id)}
+        return {
+            "api_key": new.plaintext,
+            "key_id": new.key.id,
+            "name": name,
+            "account": found.id,
+            "account_name": found.name,
+            "balance": await accounts.balance(session, found.id),
+        }
 
     info = with_db(data_dir, work)
     if as_json:
         typer.echo(json.dumps(info))
         return
     typer.echo(f"API key (shown once, keep it safe): {info['api_key']}")
-    typer.echo(f"key id {info['key_id']} · account {info['account']} ({info['account_name']}) · "
-               f"balance {info['balance']}")
+    typer.echo(
+        f"key id {info['key_id']} · account {info['account']} ({info['account_name']}) · balance {info['balance']}"
+    )
 
 
 @keys_app.command("list")
@@ -149,9 +173,18 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False, data_dir
     from happyhorse.store import accounts
 
     async def work(session: Any) -> list[dict[str, Any]]:
-        return [{"key_id": k.id, "name": k.name, "prefix": k.prefix, "account": k.account_id,
-                 "created_at": iso_utc(k.created_at), "last_used_at": iso_utc(k.last_used_at),
-                 "revoked": k.revoked_at is not None} for k in await accounts.list_keys(session)]
+        return [
+            {
+                "key_id": k.id,
+                "name": k.name,
+                "prefix": k.prefix,
+                "account": k.account_id,
+                "created_at": iso_utc(k.created_at),
+                "last_used_at": iso_utc(k.last_used_at),
+                "revoked": k.revoked_at is not None,
+            }
+            for k in await accounts.list_keys(session)
+        ]
 
     rows = with_db(data_dir, work)
     if as_json:
@@ -159,8 +192,10 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False, data_dir
         return
     for row in rows:
         state = "revoked" if row["revoked"] else "active"
-        typer.echo(f"{row['key_id']}  {row['prefix']}…  {row['name']:<20} {row['account']}  {state}  "
-                   f"last used {row['last_used_at'] or 'never'}")
+        typer.echo(
+            f"{row['key_id']}  {row['prefix']}…  {row['name']:<20} {row['account']}  {state}  "
+            f"last used {row['last_used_at'] or 'never'}"
+        )
 
 
 @keys_app.command("revoke")
@@ -203,8 +238,9 @@ def credits_grant(account: str, amount: int, data_dir: DataDir = None) -> None:
 
 
 @credits_app.command("show")
-def credits_show(account: str, as_json: Annotated[bool, typer.Option("--json")] = False,
-                 data_dir: DataDir = None) -> None:
+def credits_show(
+    account: str, as_json: Annotated[bool, typer.Option("--json")] = False, data_dir: DataDir = None
+) -> None:
     """Show ACCOUNT's balance."""
     from happyhorse.store import accounts
 
@@ -242,13 +278,23 @@ def db_upgrade(data_dir: DataDir = None) -> None:
 
 # --- users (dashboard users, created straight in the database; works while the server runs) -------
 
+
 @users_app.command("create")
 def users_create(
     email: Annotated[str, typer.Option(help="The email address they sign in with.")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                                          help="Their password (at least 8 characters); asked if omitted.")],
-    account: Annotated[str | None, typer.Option(help="Add them to this account (id or name); "
-                                                     "default: a new account named after the email.")] = None,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="Their password (at least 8 characters); asked if omitted.",
+        ),
+    ],
+    account: Annotated[
+        str | None,
+        typer.Option(help="Add them to this account (id or name); default: a new account named after the email."),
+    ] = None,
     admin: Annotated[bool, typer.Option("--admin", help="Make them an admin (all accounts, grants, users).")] = False,
     credits: Annotated[int, typer.Option(help="Credits for a new account.", min=0)] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -269,27 +315,42 @@ def users_create(
         if await user_repo.find_by_email(session, email) is not None:
             fail(f"a user with email {user_repo.normalise_email(email)!r} already exists")
         found = await accounts.join_or_create_account(
-            session, account, user_repo.normalise_email(email), credits, "granted with a new user")
+            session, account, user_repo.normalise_email(email), credits, "granted with a new user"
+        )
         if found is None:
             fail(f"no account {account!r}")
         assert found is not None
         user = await user_repo.create_user(session, found.id, email, password_hash, "admin" if admin else "member")
-        return {"user_id": user.id, "email": user.email, "role": user.role, "account": found.id,
-                "account_name": found.name}
+        return {
+            "user_id": user.id,
+            "email": user.email,
+            "role": user.role,
+            "account": found.id,
+            "account_name": found.name,
+        }
 
     info = with_db(data_dir, work)
     if as_json:
         typer.echo(json.dumps(info))
         return
-    typer.echo(f"created {info['role']} {info['email']} ({info['user_id']}) in account {info['account']} "
-               f"({info['account_name']})")
+    typer.echo(
+        f"created {info['role']} {info['email']} ({info['user_id']}) in account {info['account']} "
+        f"({info['account_name']})"
+    )
 
 
 @users_app.command("set-password")
 def users_set_password(
     email: Annotated[str, typer.Option(help="The user's email address.")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                                          help="The new password (at least 8 characters); asked if omitted.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="The new password (at least 8 characters); asked if omitted.",
+        ),
+    ],
     data_dir: DataDir = None,
 ) -> None:
     """Set a user's password. Every dashboard session they have ends."""
@@ -319,8 +380,16 @@ def users_list(as_json: Annotated[bool, typer.Option("--json")] = False, data_di
     from happyhorse.store import users as user_repo
 
     async def work(session: Any) -> list[dict[str, Any]]:
-        return [{"user_id": u.id, "email": u.email, "role": u.role, "account": u.account_id,
-                 "created_at": iso_utc(u.created_at)} for u in await user_repo.list_users(session)]
+        return [
+            {
+                "user_id": u.id,
+                "email": u.email,
+                "role": u.role,
+                "account": u.account_id,
+                "created_at": iso_utc(u.created_at),
+            }
+            for u in await user_repo.list_users(session)
+        ]
 
     rows = with_db(data_dir, work)
     if as_json:

@@ -286,13 +286,9 @@ def _check_durations(value: Any, raw_shots: Any, multi: bool) -> tuple[int, list
     total = sum(durations)
     low, high = DURATION_RANGE
     if not low <= total <= high:
-        raise InvalidDuration(
-            f"multi_prompt durations must add up to {low} to {high} seconds (they add up to {total})"
-        )
+        raise InvalidDuration(f"multi_prompt durations must add up to {low} to {high} seconds (they add up to {total})")
     if sent is not None and sent != total:
-        raise InvalidDuration(
-            f"duration must equal the sum of the multi_prompt durations ({total}), not {sent}"
-        )
+        raise InvalidDuration(f"duration must equal the sum of the multi_prompt durations ({total}), not {sent}")
     return total, durations
 
 

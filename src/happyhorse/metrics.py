@@ -11,11 +11,18 @@ from prometheus_client import Counter, Histogram
 
 RENDER_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800)
 
-HTTP_REQUESTS = Counter("happyhorse_http_requests_total", "HTTP requests answered, by route and status.",
-                        ["route", "status"])
-HTTP_DURATION = Histogram("happyhorse_http_request_duration_seconds", "Time to answer an HTTP request, by route.",
-                          ["route"])
-RENDER_SECONDS = Histogram("happyhorse_render_seconds", "Time a render took in this process (fetch to stored).",
-                           ["engine", "mode", "type"], buckets=RENDER_BUCKETS)
-WEBHOOK_DELIVERIES = Counter("happyhorse_webhook_deliveries_total",
-                             "Webhook delivery attempts sent from this process, by outcome.", ["outcome"])
+HTTP_REQUESTS = Counter(
+    "happyhorse_http_requests_total", "HTTP requests answered, by route and status.", ["route", "status"]
+)
+HTTP_DURATION = Histogram(
+    "happyhorse_http_request_duration_seconds", "Time to answer an HTTP request, by route.", ["route"]
+)
+RENDER_SECONDS = Histogram(
+    "happyhorse_render_seconds",
+    "Time a render took in this process (fetch to stored).",
+    ["engine", "mode", "type"],
+    buckets=RENDER_BUCKETS,
+)
+WEBHOOK_DELIVERIES = Counter(
+    "happyhorse_webhook_deliveries_total", "Webhook delivery attempts sent from this process, by outcome.", ["outcome"]
+)

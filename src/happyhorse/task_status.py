@@ -20,8 +20,13 @@ class TaskStatus(StrEnum):
 ACTIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 TERMINAL = (TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
-_WIRE = {TaskStatus.QUEUED: "IN_PROGRESS", TaskStatus.RUNNING: "IN_PROGRESS", TaskStatus.SUCCESS: "SUCCESS",
-         TaskStatus.FAILED: "FAILED", TaskStatus.CANCELLED: "FAILED"}
+_WIRE = {
+    TaskStatus.QUEUED: "IN_PROGRESS",
+    TaskStatus.RUNNING: "IN_PROGRESS",
+    TaskStatus.SUCCESS: "SUCCESS",
+    TaskStatus.FAILED: "FAILED",
+    TaskStatus.CANCELLED: "FAILED",
+}
 
 
 def wire_status(stored: str) -> str:

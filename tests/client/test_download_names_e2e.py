@@ -25,8 +25,12 @@ pytestmark = pytest.mark.e2e
 EVIL_ID = "../../escape"
 VIDEO = b"\x00\x00\x00\x18ftypmp42 not really a video"
 FAST = {"first_delay": 0.05, "interval": 0.05, "max_interval": 0.1, "timeout": 30}
-FAST_ENV = {"HAPPYHORSE_POLL_FIRST_DELAY": "0.05", "HAPPYHORSE_POLL_INTERVAL": "0.05",
-            "HAPPYHORSE_POLL_MAX_INTERVAL": "0.1", "HAPPYHORSE_POLL_TIMEOUT": "30"}
+FAST_ENV = {
+    "HAPPYHORSE_POLL_FIRST_DELAY": "0.05",
+    "HAPPYHORSE_POLL_INTERVAL": "0.05",
+    "HAPPYHORSE_POLL_MAX_INTERVAL": "0.1",
+    "HAPPYHORSE_POLL_TIMEOUT": "30",
+}
 
 
 @pytest.fixture
@@ -50,8 +54,14 @@ def hostile_server() -> Iterator[str]:
             path = urlsplit(self.path).path
             if path == "/api/status":
                 base = f"http://127.0.0.1:{self.server.server_address[1]}"
-                self._json({"task_id": EVIL_ID, "status": "SUCCESS", "progress": 100,
-                            "response": {"resultUrls": [f"{base}/files/%2e%2e"]}})
+                self._json(
+                    {
+                        "task_id": EVIL_ID,
+                        "status": "SUCCESS",
+                        "progress": 100,
+                        "response": {"resultUrls": [f"{base}/files/%2e%2e"]},
+                    }
+                )
                 return
             self.send_response(200)
             self.send_header("Content-Type", "video/mp4")
@@ -84,10 +94,15 @@ def test_sdk_and_cli_keep_a_hostile_task_id_inside_the_directory(hostile_server:
         from_url = client.download(task.video_url or "", work)  # no task id: the URL's last segment is ".."
         assert from_url == work / "video.mp4"
 
-    env = {**FAST_ENV, "HAPPYHORSE_API_KEY": "hh_test", "HAPPYHORSE_BASE_URL": hostile_server,
-           "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "happyhorse", "generate", "x", "--wait"], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {**FAST_ENV, "HAPPYHORSE_API_KEY": "hh_test", "HAPPYHORSE_BASE_URL": hostile_server, "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "happyhorse", "generate", "x", "--wait"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     printed = Path(proc.stdout.strip())
     assert printed.parent == work and printed.read_bytes() == VIDEO
@@ -95,26 +110,40 @@ def test_sdk_and_cli_keep_a_hostile_task_id_inside_the_directory(hostile_server:
     assert not (tmp_path / "a" / "escape.mp4").exists()
 
 
-@pytest.mark.parametrize(("given", "name"), [
-    ("n92abc123def456", "n92abc123def456.mp4"),
-    ("../../escape", "_.._escape.mp4"),
-    ("/etc/passwd", "_etc_passwd.mp4"),
-    ("..", "video.mp4"),
-    (".hidden", "hidden.mp4"),
-    ("", "video.mp4"),
-    (None, "video.mp4"),
-    ("a\\b:c*d\x00e", "a_b_c_d_e.mp4"),
-    ("clip.mp4", "clip.mp4"),
-])
+@pytest.mark.parametrize(
+    ("given", "name"),
+    [
+        ("n92abc123def456", "n92abc123def456.mp4"),
+        ("../../escape", "_.._escape.mp4"),
+        ("/etc/passwd", "_etc_passwd.mp4"),
+        ("..", "video.mp4"),
+        (".hidden", "hidden.mp4"),
+        ("", "video.mp4"),
+        (None, "video.mp4"),
+        ("a\\b:c*d\x00e", "a_b_c_d_e.mp4"),
+        ("clip.mp4", "clip.mp4"),
+    ],
+)
 def test_safe_file_name(given: str | None, name: str) -> None:
     assert safe_file_name(given) == name
 
 
 def test_the_real_server_names_cli_downloads_after_the_task(live_server: LiveServer, tmp_path: Path) -> None:
-    env = {**live_server.env, **FAST_ENV, "HAPPYHORSE_POLL_TIMEOUT": "180",
-           "HAPPYHORSE_API_KEY": live_server.create_key(credits=1000), "HAPPYHORSE_BASE_URL": live_server.url}
-    proc = subprocess.run([sys.executable, "-m", "happyhorse", "generate", "a horse", "--duration", "3",
-                           "--no-sound", "--wait"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    env = {
+        **live_server.env,
+        **FAST_ENV,
+        "HAPPYHORSE_POLL_TIMEOUT": "180",
+        "HAPPYHORSE_API_KEY": live_server.create_key(credits=1000),
+        "HAPPYHORSE_BASE_URL": live_server.url,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "happyhorse", "generate", "a horse", "--duration", "3", "--no-sound", "--wait"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr
     saved = Path(proc.stdout.strip())
     assert saved.parent == tmp_path and saved.name.startswith("n92") and saved.suffix == ".mp4"

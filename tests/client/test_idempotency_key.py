@@ -20,8 +20,9 @@ def test_one_key_per_call_kept_across_retries() -> None:
             raise httpx.ConnectError("connection refused", request=request)
         return httpx.Response(200, json=OK)
 
-    client = happyhorse.Client(api_key="k", base_url="http://sdk.test", transport=httpx.MockTransport(handler),
-                               sleep=lambda _s: None)
+    client = happyhorse.Client(
+        api_key="k", base_url="http://sdk.test", transport=httpx.MockTransport(handler), sleep=lambda _s: None
+    )
     client.generate("a horse")
     assert len(seen) == 2 and seen[0] == seen[1]  # the retry carries the same key
     client.generate("a horse")

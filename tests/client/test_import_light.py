@@ -38,7 +38,10 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))
 def _loaded_heavy_modules(*args: str) -> list[str]:
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT.replace("{HEAVY!r}", repr(HEAVY)), *args],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return list(json.loads(proc.stdout.strip().splitlines()[-1]))
 

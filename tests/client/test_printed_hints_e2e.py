@@ -37,8 +37,15 @@ def test_the_key_hint_printed_by_serve_works_when_pasted(tmp_path: Path) -> None
     env.pop("VIRTUAL_ENV", None)
     invoked = os.path.relpath(SCRIPT, REPO) if SCRIPT.is_relative_to(REPO) else str(SCRIPT)  # as `make run` does
     port = free_port()
-    server = subprocess.Popen([invoked, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    server = subprocess.Popen(
+        [invoked, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     lines: list[str] = []
     found = threading.Event()
 
@@ -65,8 +72,9 @@ def test_the_key_hint_printed_by_serve_works_when_pasted(tmp_path: Path) -> None
         deadline = time.monotonic() + 60
         while True:
             try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/api/credits",
-                                   headers={"Authorization": f"Bearer {api_key}"}, timeout=5)
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/api/credits", headers={"Authorization": f"Bearer {api_key}"}, timeout=5
+                )
                 break
             except httpx.HTTPError:
                 assert time.monotonic() < deadline and server.poll() is None, "".join(lines)

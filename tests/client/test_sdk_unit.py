@@ -122,8 +122,14 @@ def test_generate_sends_only_given_fields_with_bearer_auth() -> None:
     assert request.method == "POST" and request.url == "http://api.test/api/generate"
     assert request.headers["Authorization"] == "Bearer hh_test_key"
     assert rec.bodies()[0] == {
-        "model": "happyhorse-1.0/video", "prompt": "a horse", "mode": "pro", "duration": 5,
-        "aspect_ratio": "9:16", "cfg_scale": 0.7, "seed": 7, "sound": True,
+        "model": "happyhorse-1.0/video",
+        "prompt": "a horse",
+        "mode": "pro",
+        "duration": 5,
+        "aspect_ratio": "9:16",
+        "cfg_scale": 0.7,
+        "seed": 7,
+        "sound": True,
     }
     assert task.task_id == "n92abcdefghijkl" and task.status == "IN_PROGRESS"
     assert task.request["prompt"] == "a horse"  # what we sent, since generate echoes none
@@ -135,8 +141,10 @@ def test_generate_multi_shot_sends_multi_shots_and_sound_explicitly() -> None:
     client, _ = client_for(rec)
     client.generate(
         multi_prompt=[Shot("a: horse", 3), {"prompt": "a rider", "duration": 4}],
-        elements=[Element("dog", ["http://i.test/1.png", "http://i.test/2.png"]),
-                  {"name": "cat", "element_input_urls": ["u1", "u2"], "description": "grey"}],
+        elements=[
+            Element("dog", ["http://i.test/1.png", "http://i.test/2.png"]),
+            {"name": "cat", "element_input_urls": ["u1", "u2"], "description": "grey"},
+        ],
         image_urls=["http://i.test/first.png"],
         negative_prompt="blur",
     )
@@ -360,8 +368,9 @@ def async_client_for(recorder: Recorder, **kwargs: Any) -> tuple[AsyncClient, li
 
 
 async def test_async_generate_and_wait_and_download(tmp_path: Path) -> None:
-    rec = Recorder(envelope(ACCEPTED), envelope(ACCEPTED | {"progress": 50}), envelope(DONE),
-                   httpx.Response(200, content=b"video"))
+    rec = Recorder(
+        envelope(ACCEPTED), envelope(ACCEPTED | {"progress": 50}), envelope(DONE), httpx.Response(200, content=b"video")
+    )
     client, sleeps = async_client_for(rec)
     async with client:
         task = await client.generate_and_wait("a horse", multi_prompt=[Shot("one", 3)], first_delay=1, interval=2)
@@ -373,8 +382,12 @@ async def test_async_generate_and_wait_and_download(tmp_path: Path) -> None:
 
 async def test_async_errors_and_retries() -> None:
     req = httpx.Request("GET", "http://api.test/api/status")
-    rec = Recorder(error(429, "RATE_LIMITED", headers={"Retry-After": "4"}), error(500, "INTERNAL_ERROR"),
-                   httpx.ConnectError("refused", request=req), envelope(DONE))
+    rec = Recorder(
+        error(429, "RATE_LIMITED", headers={"Retry-After": "4"}),
+        error(500, "INTERNAL_ERROR"),
+        httpx.ConnectError("refused", request=req),
+        envelope(DONE),
+    )
     client, sleeps = async_client_for(rec, max_retries=3)
     assert (await client.status("n92abcdefghijkl")).succeeded
     assert sleeps[0] == 4.0 and len(sleeps) == 3
@@ -436,21 +449,46 @@ def test_cli_parses_shots_on_the_last_colon_and_elements() -> None:
 
 def test_cli_generate_prints_the_task_id_and_sends_the_flags(cli: Any) -> None:
     rec = Recorder(envelope(ACCEPTED))
-    result = cli(rec, "generate", "a horse", "--mode", "pro", "--duration", "7", "--aspect", "1:1",
-                 "--image", "http://i/1.png", "--no-sound", "--cfg", "0.8", "--seed", "3",
-                 "--element", "dog=http://i/a.png,http://i/b.png")
+    result = cli(
+        rec,
+        "generate",
+        "a horse",
+        "--mode",
+        "pro",
+        "--duration",
+        "7",
+        "--aspect",
+        "1:1",
+        "--image",
+        "http://i/1.png",
+        "--no-sound",
+        "--cfg",
+        "0.8",
+        "--seed",
+        "3",
+        "--element",
+        "dog=http://i/a.png,http://i/b.png",
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "n92abcdefghijkl"
     assert rec.bodies()[0] == {
-        "model": "happyhorse-1.0/video", "prompt": "a horse", "mode": "pro", "duration": 7, "aspect_ratio": "1:1",
-        "image_urls": ["http://i/1.png"], "sound": False, "cfg_scale": 0.8, "seed": 3,
+        "model": "happyhorse-1.0/video",
+        "prompt": "a horse",
+        "mode": "pro",
+        "duration": 7,
+        "aspect_ratio": "1:1",
+        "image_urls": ["http://i/1.png"],
+        "sound": False,
+        "cfg_scale": 0.8,
+        "seed": 3,
         "happyhorse_elements": [{"name": "dog", "element_input_urls": ["http://i/a.png", "http://i/b.png"]}],
     }
 
 
 def test_cli_generate_wait_downloads_and_prints_the_path(cli: Any, tmp_path: Path) -> None:
-    rec = Recorder(envelope(ACCEPTED), envelope(ACCEPTED | {"progress": 30}), envelope(DONE),
-                   httpx.Response(200, content=b"video"))
+    rec = Recorder(
+        envelope(ACCEPTED), envelope(ACCEPTED | {"progress": 30}), envelope(DONE), httpx.Response(200, content=b"video")
+    )
     out = tmp_path / "v.mp4"
     result = cli(rec, "generate", "--shot", "a: b:3", "--shot", "c:2", "--wait", "--out", str(out))
     assert result.exit_code == 0, result.output

@@ -45,17 +45,24 @@ class Recorder:
             assert self.stream_answer is not None
             return self.stream_answer
         self.polls += 1
-        return httpx.Response(200, json=envelope(running(50, eta_seconds=3) if self.polls < 2 else DONE),
-                              headers=headers)
+        return httpx.Response(
+            200, json=envelope(running(50, eta_seconds=3) if self.polls < 2 else DONE), headers=headers
+        )
 
     def client(self) -> happyhorse.Client:
-        return happyhorse.Client("k", "http://api.test", transport=httpx.MockTransport(self.handler),
-                                 sleep=self.sleeps.append, clock=lambda: 0.0)
+        return happyhorse.Client(
+            "k",
+            "http://api.test",
+            transport=httpx.MockTransport(self.handler),
+            sleep=self.sleeps.append,
+            clock=lambda: 0.0,
+        )
 
 
 def test_an_advertised_stream_is_followed_without_polling() -> None:
-    stream = httpx.Response(200, content=sse(running(10), running(60), DONE),
-                            headers={"content-type": "text/event-stream"})
+    stream = httpx.Response(
+        200, content=sse(running(10), running(60), DONE), headers={"content-type": "text/event-stream"}
+    )
     recorder = Recorder(stream)
     with recorder.client() as client:
         seen = list(client.follow(client.generate("a horse").task_id))
@@ -71,10 +78,13 @@ def test_no_advert_means_the_public_polling_cadence() -> None:
     assert recorder.sleeps == [8, 10]  # first_delay, then interval: the docs' schedule
 
 
-@pytest.mark.parametrize("answer", [
-    httpx.Response(404, json={"code": 404, "message": "no such endpoint", "error_code": "NOT_FOUND", "data": None}),
-    httpx.Response(200, json=envelope(running(5))),  # not an event stream
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(404, json={"code": 404, "message": "no such endpoint", "error_code": "NOT_FOUND", "data": None}),
+        httpx.Response(200, json=envelope(running(5))),  # not an event stream
+    ],
+)
 def test_a_missing_stream_falls_back_to_polling(answer: httpx.Response) -> None:
     recorder = Recorder(answer)
     with recorder.client() as client:
@@ -83,8 +93,9 @@ def test_a_missing_stream_falls_back_to_polling(answer: httpx.Response) -> None:
 
 
 def test_an_unknown_task_on_the_stream_raises() -> None:
-    missing = httpx.Response(404, json={"code": 404, "message": "no task", "error_code": "TASK_NOT_FOUND",
-                                        "data": None})
+    missing = httpx.Response(
+        404, json={"code": 404, "message": "no task", "error_code": "TASK_NOT_FOUND", "data": None}
+    )
     recorder = Recorder(missing)
     with recorder.client() as client:
         client.generate("a horse")
@@ -93,8 +104,11 @@ def test_an_unknown_task_on_the_stream_raises() -> None:
 
 
 def test_a_stream_that_breaks_polls_from_its_eta() -> None:
-    broken = httpx.Response(200, content=sse(running(20, eta_seconds=4))[:-len(b": bye\n\n")],
-                            headers={"content-type": "text/event-stream"})
+    broken = httpx.Response(
+        200,
+        content=sse(running(20, eta_seconds=4))[: -len(b": bye\n\n")],
+        headers={"content-type": "text/event-stream"},
+    )
     recorder = Recorder(broken)
     with recorder.client() as client:
         task = client.generate_and_wait("a horse")

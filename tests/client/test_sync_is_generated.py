@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_checked_in_sync_client_is_what_the_generator_writes() -> None:
-    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "unasync_client.py"), "--check"],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "unasync_client.py"), "--check"], capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stderr
 
 

@@ -37,11 +37,13 @@ def test_v1_sdk_submit_fetch_wait_cancel_errors(ds_server: LiveServer) -> None:
     start = balance(client)
 
     # a long task first, so the next one queues behind it (one engine process)
-    long = VideoSynthesis.async_call(model="happyhorse-1.0-t2v", prompt="a long ride", api_key=key,
-                                     duration=15, resolution="1080P", audio=True)
+    long = VideoSynthesis.async_call(
+        model="happyhorse-1.0-t2v", prompt="a long ride", api_key=key, duration=15, resolution="1080P", audio=True
+    )
     assert long.status_code == 200, long
-    queued = VideoSynthesis.async_call(model="happyhorse-1.0-t2v", prompt="waits", api_key=key,
-                                       duration=15, resolution="1080P")
+    queued = VideoSynthesis.async_call(
+        model="happyhorse-1.0-t2v", prompt="waits", api_key=key, duration=15, resolution="1080P"
+    )
     assert queued.status_code == 200 and queued.output.task_status == "PENDING", queued
     cancelled = VideoSynthesis.cancel(queued, api_key=key)
     assert cancelled.status_code == 200, cancelled
@@ -52,8 +54,16 @@ def test_v1_sdk_submit_fetch_wait_cancel_errors(ds_server: LiveServer) -> None:
     assert again.status_code == 400 and again.code == "UnsupportedOperation", again
     assert balance(client) == start - task_cost("pro", 15, True)  # the cancelled one refunded
 
-    short = VideoSynthesis.async_call(model="happyhorse-1.0-t2v", prompt="a horse", api_key=key, duration=3,
-                                      resolution="720P", ratio="9:16", audio=False, seed=7)
+    short = VideoSynthesis.async_call(
+        model="happyhorse-1.0-t2v",
+        prompt="a horse",
+        api_key=key,
+        duration=3,
+        resolution="720P",
+        ratio="9:16",
+        audio=False,
+        seed=7,
+    )
     assert short.status_code == 200, short
     assert short.request_id and short.output.task_id
     seen = VideoSynthesis.fetch(short.output.task_id, api_key=key)
@@ -90,12 +100,17 @@ def test_v1_sdk_submit_fetch_wait_cancel_errors(ds_server: LiveServer) -> None:
     assert other.output.task_status == "UNKNOWN"
 
     # without the async header: DashScope's refusal, in its shape
-    sync = httpx.post(f"{ds_server.url}/api/v1/services/aigc/video-generation/video-synthesis",
-                      headers={"Authorization": f"Bearer {key}"},
-                      json={"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}})
+    sync = httpx.post(
+        f"{ds_server.url}/api/v1/services/aigc/video-generation/video-synthesis",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}},
+    )
     assert sync.status_code == 403 and sync.json()["code"] == "AccessDenied" and sync.json()["request_id"]
-    junk = httpx.post(f"{ds_server.url}/api/v1/services/aigc/video-generation/video-synthesis",
-                      headers={"Authorization": f"Bearer {key}", "X-DashScope-Async": "enable"}, content=b"{nope")
+    junk = httpx.post(
+        f"{ds_server.url}/api/v1/services/aigc/video-generation/video-synthesis",
+        headers={"Authorization": f"Bearer {key}", "X-DashScope-Async": "enable"},
+        content=b"{nope",
+    )
     assert junk.status_code == 400 and junk.json()["code"] == "InvalidParameter"
 
 
@@ -109,8 +124,15 @@ def first_frame_of(url: str) -> np.ndarray:
 
 def test_watermark_true_draws_a_visible_mark(ds_server: LiveServer) -> None:
     key = ds_server.create_key(credits=100_000)
-    common: dict[str, Any] = {"model": "happyhorse-1.0-t2v", "prompt": "a horse in a field", "api_key": key,
-                              "duration": 3, "resolution": "720P", "audio": False, "seed": 11}
+    common: dict[str, Any] = {
+        "model": "happyhorse-1.0-t2v",
+        "prompt": "a horse in a field",
+        "api_key": key,
+        "duration": 3,
+        "resolution": "720P",
+        "audio": False,
+        "seed": 11,
+    }
     plain = VideoSynthesis.async_call(**common)
     marked = VideoSynthesis.async_call(**common, watermark=True)
     assert plain.status_code == 200 and marked.status_code == 200, (plain, marked)
@@ -130,8 +152,9 @@ def test_watermark_true_draws_a_visible_mark(ds_server: LiveServer) -> None:
 def test_v2_client_videos(ds_server: LiveServer) -> None:
     key = ds_server.create_key(credits=100_000)
     client = dashscope.Client(api_key=key, base_url=f"{ds_server.url}/api/v1")
-    job = client.videos.jobs.create(model="happyhorse-1.0-t2v", prompt="a horse", duration=3, resolution="720P",
-                                    parameters={"audio": False})
+    job = client.videos.jobs.create(
+        model="happyhorse-1.0-t2v", prompt="a horse", duration=3, resolution="720P", parameters={"audio": False}
+    )
     assert job.task_id and job.status in ("PENDING", "RUNNING")
     final = client.videos.jobs.wait(job, poll_interval=0.5, max_interval=1, timeout=120)
     assert final.succeeded and final.video_url
@@ -162,22 +185,36 @@ def test_i2v_r2v_mapping_and_malformed_bodies(server_factory, image_server, monk
     client = live_server.client(key)
     first = image_server.put("first.png", png_bytes(540, 960, (220, 40, 40)))
     last = image_server.put("last.png", png_bytes(540, 960, (30, 60, 210)))
-    i2v = VideoSynthesis.async_call(model="happyhorse-1.0-i2v", prompt="it runs", api_key=key, duration=3,
-                                    resolution="720P", first_frame_url=first, last_frame_url=last, audio=False)
+    i2v = VideoSynthesis.async_call(
+        model="happyhorse-1.0-i2v",
+        prompt="it runs",
+        api_key=key,
+        duration=3,
+        resolution="720P",
+        first_frame_url=first,
+        last_frame_url=last,
+        audio=False,
+    )
     assert i2v.status_code == 200, i2v
     request = client.get("/api/status", params={"task_id": i2v.output.task_id}).json()["data"]["request"]
     assert request["image_urls"] == [first, last]
-    r2v = VideoSynthesis.async_call(model="happyhorse-1.1-r2v", prompt="[Image 1] meets [Image 2]", api_key=key,
-                                    duration=3, resolution="720P", audio=False,
-                                    media=[{"type": "reference_image", "url": first},
-                                           {"type": "reference_image", "url": last}])
+    r2v = VideoSynthesis.async_call(
+        model="happyhorse-1.1-r2v",
+        prompt="[Image 1] meets [Image 2]",
+        api_key=key,
+        duration=3,
+        resolution="720P",
+        audio=False,
+        media=[{"type": "reference_image", "url": first}, {"type": "reference_image", "url": last}],
+    )
     assert r2v.status_code == 200, r2v
     request = client.get("/api/status", params={"task_id": r2v.output.task_id}).json()["data"]["request"]
     assert request["prompt"] == "@image1 meets @image2"
     assert [e["name"] for e in request["elements"]] == ["image1", "image2"]
     assert VideoSynthesis.wait(r2v, api_key=key).output.task_status == "SUCCEEDED"
-    bad_ref = VideoSynthesis.async_call(model="happyhorse-1.0-r2v", prompt="[Image 3]", api_key=key,
-                                        media=[{"type": "reference_image", "url": first}])
+    bad_ref = VideoSynthesis.async_call(
+        model="happyhorse-1.0-r2v", prompt="[Image 3]", api_key=key, media=[{"type": "reference_image", "url": first}]
+    )
     assert bad_ref.status_code == 400 and "[Image 3]" in bad_ref.message
     no_frame = VideoSynthesis.async_call(model="happyhorse-1.0-i2v", prompt="x", api_key=key)
     assert no_frame.status_code == 400 and no_frame.code == "InvalidParameter"
@@ -185,13 +222,20 @@ def test_i2v_r2v_mapping_and_malformed_bodies(server_factory, image_server, monk
     url = f"{live_server.url}/api/v1/services/aigc/video-generation/video-synthesis"
     headers = {"Authorization": f"Bearer {key}", "X-DashScope-Async": "enable"}
     body: Any
-    for body in ([], "x", 3, None, {"model": "happyhorse-1.0-t2v"}, {"model": "happyhorse-1.0-t2v", "input": []},
-                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": 5}},
-                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x", "media": [3]}},
-                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"duration": "5"}},
-                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"seed": "abc"}},
-                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"watermark": "yes"}},
-                 {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": []}):
+    for body in (
+        [],
+        "x",
+        3,
+        None,
+        {"model": "happyhorse-1.0-t2v"},
+        {"model": "happyhorse-1.0-t2v", "input": []},
+        {"model": "happyhorse-1.0-t2v", "input": {"prompt": 5}},
+        {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x", "media": [3]}},
+        {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"duration": "5"}},
+        {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"seed": "abc"}},
+        {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": {"watermark": "yes"}},
+        {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x"}, "parameters": []},
+    ):
         answer = httpx.post(url, headers=headers, json=body)
         assert answer.status_code == 400, (body, answer.text)
         assert answer.json()["code"] == "InvalidParameter" and answer.json()["request_id"], answer.text
@@ -204,8 +248,11 @@ def test_throttling_and_idempotency(server_factory, monkeypatch) -> None:  # typ
     start = balance(client)
     url = f"{server.url}/api/v1/services/aigc/video-generation/video-synthesis"
     headers = {"Authorization": f"Bearer {key}", "X-DashScope-Async": "enable", "Idempotency-Key": "once"}
-    body = {"model": "happyhorse-1.0-t2v", "input": {"prompt": "a horse"},
-            "parameters": {"duration": 3, "resolution": "720P", "audio": False}}
+    body = {
+        "model": "happyhorse-1.0-t2v",
+        "input": {"prompt": "a horse"},
+        "parameters": {"duration": 3, "resolution": "720P", "audio": False},
+    }
     one = httpx.post(url, headers=headers, json=body).json()
     two = httpx.post(url, headers=headers, json=body).json()
     assert one["output"]["task_id"] == two["output"]["task_id"]

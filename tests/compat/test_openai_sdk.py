@@ -48,11 +48,17 @@ def test_sync_sdk_create_poll_download_list_delete_cancel(api_server: LiveServer
     client = sdk(api_server, key)
     api = api_server.client(key)
 
-    video = client.videos.create_and_poll(prompt="a horse on a beach at dawn", seconds="3", size="1280x720",
-                                          poll_interval_ms=POLL_MS)
+    video = client.videos.create_and_poll(
+        prompt="a horse on a beach at dawn", seconds="3", size="1280x720", poll_interval_ms=POLL_MS
+    )
     assert video.status == "completed", video.error
     assert (video.object, video.progress, video.model, video.seconds, video.size) == (
-        "video", 100, "happyhorse-1.0/video", "3", "1280x720")
+        "video",
+        100,
+        "happyhorse-1.0/video",
+        "3",
+        "1280x720",
+    )
     assert video.completed_at is not None and video.completed_at >= video.created_at
     assert video.prompt == "a horse on a beach at dawn" and video.error is None
     assert client.videos.retrieve(video.id) == video
@@ -72,15 +78,18 @@ def test_sync_sdk_create_poll_download_list_delete_cancel(api_server: LiveServer
     thumb = client.videos.download_content(video.id, variant="thumbnail").content
     image = Image.open(io.BytesIO(thumb))
     assert image.format == "JPEG" and image.size == (1280, 720)
-    assert max(abs(a - b) for a, b in zip(mean_colour(image.convert("RGB")), mean_colour(first_frame(mp4)),
-                                            strict=True)) < 8
+    assert (
+        max(abs(a - b) for a, b in zip(mean_colour(image.convert("RGB")), mean_colour(first_frame(mp4)), strict=True))
+        < 8
+    )
 
     # input_reference as a file: the first frame follows the image; a name from HAPPYHORSE_OPENAI_MODELS.
     first = tmp_path / "first.png"
     first.write_bytes(png_bytes(720, 1280, (200, 30, 40), pattern=False))
     with first.open("rb") as handle:
-        i2v = client.videos.create(prompt="the red card flutters", input_reference=handle, model="sora-2",
-                                   seconds="3", size="720x1280")
+        i2v = client.videos.create(
+            prompt="the red card flutters", input_reference=handle, model="sora-2", seconds="3", size="720x1280"
+        )
     assert i2v.status in ("queued", "in_progress") and i2v.model == "sora-2" and i2v.size == "720x1280"
     i2v = client.videos.poll(i2v.id, poll_interval_ms=POLL_MS)
     assert i2v.status == "completed", i2v.error
@@ -126,8 +135,9 @@ def test_sync_sdk_create_poll_download_list_delete_cancel(api_server: LiveServer
 async def test_async_sdk(api_server: LiveServer) -> None:
     key = api_server.create_key()
     client = AsyncOpenAI(base_url=f"{api_server.url}/v1", api_key=key, max_retries=0, timeout=60)
-    video = await client.videos.create_and_poll(prompt="a horse in the snow", seconds="3", size="960x960",
-                                                poll_interval_ms=POLL_MS)
+    video = await client.videos.create_and_poll(
+        prompt="a horse in the snow", seconds="3", size="960x960", poll_interval_ms=POLL_MS
+    )
     assert video.status == "completed" and video.size == "960x960", video.error
     assert (await client.videos.retrieve(video.id)).id == video.id
     assert [v.id async for v in client.videos.list(limit=1)] == [video.id]
@@ -143,8 +153,12 @@ def test_errors_raise_the_sdk_classes(live_server: LiveServer) -> None:
     with pytest.raises(AuthenticationError) as auth:
         sdk(live_server, "hh_not_a_key").videos.list()
     assert auth.value.code == "invalid_api_key"
-    for kwargs, param in (({"size": "1000x1000"}, "size"), ({"seconds": "20"}, "seconds"),
-                          ({"model": "dall-e-3"}, "model"), ({"prompt": ""}, "prompt")):
+    for kwargs, param in (
+        ({"size": "1000x1000"}, "size"),
+        ({"seconds": "20"}, "seconds"),
+        ({"model": "dall-e-3"}, "model"),
+        ({"prompt": ""}, "prompt"),
+    ):
         with pytest.raises(BadRequestError) as bad:
             client.videos.create(**{"prompt": "a horse", **kwargs})  # type: ignore[arg-type]
         assert bad.value.param == param, (kwargs, bad.value.body)
@@ -167,11 +181,14 @@ def test_errors_raise_the_sdk_classes(live_server: LiveServer) -> None:
 
     # Malformed bodies: OpenAI's error shape, never a 500.
     raw = httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {key}"})
-    for content, ctype in ((b"{not json", "application/json"), (b"[1,2]", "application/json"),
-                           (b"--x\r\nbroken", "multipart/form-data; boundary=x"),
-                           (b'{"prompt": 5}', "application/json"),
-                           (b'{"prompt": "a", "input_reference": {"file_id": "file_1"}}', "application/json"),
-                           (b'{"prompt": "a", "seconds": "3.5"}', "application/json")):
+    for content, ctype in (
+        (b"{not json", "application/json"),
+        (b"[1,2]", "application/json"),
+        (b"--x\r\nbroken", "multipart/form-data; boundary=x"),
+        (b'{"prompt": 5}', "application/json"),
+        (b'{"prompt": "a", "input_reference": {"file_id": "file_1"}}', "application/json"),
+        (b'{"prompt": "a", "seconds": "3.5"}', "application/json"),
+    ):
         answer = raw.post("/v1/videos", content=content, headers={"Content-Type": ctype})
         assert answer.status_code == 400, (content, answer.text)
         assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
@@ -195,8 +212,12 @@ def test_idempotency_key_through_the_sdk(live_server: LiveServer) -> None:
     two = client.videos.create(prompt="a horse", seconds="3", input_reference=("b.png", image), extra_headers=with_file)
     assert one.id == two.id
     with pytest.raises(ConflictError):
-        client.videos.create(prompt="a horse", seconds="3", input_reference=("c.png", png_bytes(64, 36, (1, 2, 3))),
-                             extra_headers=with_file)
+        client.videos.create(
+            prompt="a horse",
+            seconds="3",
+            input_reference=("c.png", png_bytes(64, 36, (1, 2, 3))),
+            extra_headers=with_file,
+        )
     assert [v.id for v in client.videos.list()] == [one.id, first.id]
 
 
@@ -205,13 +226,15 @@ def test_ssrf_guard_and_rate_limit(server_factory: Callable[..., LiveServer], tm
     client = sdk(server, server.create_key())
     with pytest.raises(BadRequestError):  # a loopback URL as the first frame: the SSRF guard refuses it
         # (the SDK's create() takes only files for input_reference: the URL form goes through extra_body)
-        client.videos.create(prompt="a horse", seconds="3",
-                             extra_body={"input_reference": {"image_url": "http://127.0.0.1:9/first.png"}})
+        client.videos.create(
+            prompt="a horse", seconds="3", extra_body={"input_reference": {"image_url": "http://127.0.0.1:9/first.png"}}
+        )
     first = tmp_path / "first.png"
     first.write_bytes(png_bytes(1280, 720, (20, 160, 60)))
     with first.open("rb") as handle:  # an uploaded file is this server's own upload: allowed
-        video = client.videos.create_and_poll(prompt="a horse", seconds="3", size="1280x720",
-                                              input_reference=handle, poll_interval_ms=POLL_MS)
+        video = client.videos.create_and_poll(
+            prompt="a horse", seconds="3", size="1280x720", input_reference=handle, poll_interval_ms=POLL_MS
+        )
     assert video.status == "completed", video.error
     client.videos.create(prompt="a horse", seconds="3")
     with pytest.raises(RateLimitError) as limited:

@@ -15,8 +15,15 @@ from PIL import Image
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "correct horse battery"
@@ -28,8 +35,9 @@ def png_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (
     return buf.getvalue()
 
 
-def create_user(server: Any, email: str, *, admin: bool = False, credits: int = 0,
-                account: str | None = None) -> dict[str, Any]:
+def create_user(
+    server: Any, email: str, *, admin: bool = False, credits: int = 0, account: str | None = None
+) -> dict[str, Any]:
     args = ["users", "create", "--email", email, "--password", PASSWORD, "--json"]
     args += ["--admin"] if admin else []
     args += ["--credits", str(credits)] if credits else []

@@ -51,7 +51,8 @@ def test_swagger_ui_renders_offline_and_try_it_out_answers_with_a_key(live_serve
     # The request example picker on generate lists every kind.
     generate.locator(".opblock-summary").click()
     expect(generate.locator("select.examples-select__select, .examples-select select").first).to_contain_text(
-        "Multi-shot")
+        "Multi-shot"
+    )
     shoot(page, "api-docs-offline")
     assert not [url for url in blocked if "docs-assets" in url]
     assert all(urlsplit(url).netloc != urlsplit(live_server.url).netloc for url in blocked)

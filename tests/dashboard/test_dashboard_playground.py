@@ -45,14 +45,16 @@ def test_multi_shot_errors_show_next_to_their_fields_then_it_renders(live_server
     expect(page.locator("#pg-total")).to_have_text("15")
     page.click("#pg-submit")
     expect(field(page, "multi_prompt[1].prompt").locator(".field-error")).to_have_text(
-        "multi_prompt[1].prompt must not be blank")
+        "multi_prompt[1].prompt must not be blank"
+    )
     expect(page.locator("#pg-error")).to_contain_text("see the highlighted field")
     shoot(page, "playground-validation")
 
     page.locator(".shot").nth(1).locator("textarea").fill("She sits by the window and smiles")
     page.click("#pg-submit")
     expect(field(page, "multi_prompt[0].duration").locator(".field-error")).to_have_text(
-        "multi_prompt[0].duration must be an integer from 1 to 12")
+        "multi_prompt[0].duration must be an integer from 1 to 12"
+    )
     expect(field(page, "multi_prompt[1].prompt").locator(".field-error")).to_have_count(0)
 
     page.locator(".shot").nth(0).locator("input").fill("2")
@@ -71,13 +73,17 @@ def test_upload_an_image_and_generate_image_to_video(live_server, new_page, shoo
 
     # Not an image: refused by the server's sniffing, whatever the file is called.
     row.locator("input[type=file]").set_input_files(
-        files=[{"name": "cat.png", "mimeType": "image/png", "buffer": b"just some text, not a picture"}])
+        files=[{"name": "cat.png", "mimeType": "image/png", "buffer": b"just some text, not a picture"}]
+    )
     expect(row.locator(".field-error")).to_have_text("file: not an image")
 
     portrait = png_bytes(96, 160, (230, 120, 40))
     row.locator("input[type=file]").set_input_files(
-        files=[{"name": "puppy.png", "mimeType": "image/png", "buffer": portrait}])
-    expect(row.locator("input[type=url]")).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+/uploads/[\w-]{32}\.png$"))
+        files=[{"name": "puppy.png", "mimeType": "image/png", "buffer": portrait}]
+    )
+    expect(row.locator("input[type=url]")).to_have_value(
+        re.compile(r"^http://127\.0\.0\.1:\d+/uploads/[\w-]{32}\.png$")
+    )
     expect(row.locator(".field-error")).to_have_count(0)
     expect(page.locator("[data-test=preview]")).to_contain_text("/uploads/")
 
@@ -85,13 +91,15 @@ def test_upload_an_image_and_generate_image_to_video(live_server, new_page, shoo
     page.click("#pg-add-element")
     page.click("#pg-submit")
     expect(field(page, "happyhorse_elements[0].element_input_urls").locator(".field-error")).to_contain_text(
-        "happyhorse_elements[0].element_input_urls takes 2 to 4 URLs")
+        "happyhorse_elements[0].element_input_urls takes 2 to 4 URLs"
+    )
     page.locator(".element [data-remove]").first.click()
 
     page.click("#pg-submit")
     page.wait_for_function(VIDEO_PLAYS, timeout=120_000)
-    size = page.evaluate("(() => { const v = document.querySelector('#pg-video-wrap video');"
-                         " return [v.videoWidth, v.videoHeight]; })()")
+    size = page.evaluate(
+        "(() => { const v = document.querySelector('#pg-video-wrap video'); return [v.videoWidth, v.videoHeight]; })()"
+    )
     assert size[0] < size[1], f"a portrait image gives a portrait video, got {size}"
     shoot(page, "playground-image-to-video")
 

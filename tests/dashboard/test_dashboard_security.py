@@ -52,8 +52,10 @@ def test_form_posts_without_the_csrf_token_are_refused(live_server) -> None:
         assert "no token" not in client.get("/dashboard/keys").text
         made = client.post("/dashboard/keys", data={"name": "with token", "csrf_token": token})
         assert made.status_code == 200 and "hh_" in made.text
-        assert client.post("/dashboard/keys", data={"name": "by header"},
-                           headers={"X-CSRF-Token": token}).status_code == 200
+        assert (
+            client.post("/dashboard/keys", data={"name": "by header"}, headers={"X-CSRF-Token": token}).status_code
+            == 200
+        )
     finally:
         client.close()
 

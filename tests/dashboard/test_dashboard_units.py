@@ -25,8 +25,16 @@ NAME = "A" * 31 + "b.png"
 def request_for(url: str) -> Request:
     scheme, _, rest = url.partition("://")
     host, _, path = rest.partition("/")
-    return Request({"type": "http", "scheme": scheme, "server": (host, 443 if scheme == "https" else 80),
-                    "path": "/" + path, "headers": [(b"host", host.encode())], "query_string": b""})
+    return Request(
+        {
+            "type": "http",
+            "scheme": scheme,
+            "server": (host, 443 if scheme == "https" else 80),
+            "path": "/" + path,
+            "headers": [(b"host", host.encode())],
+            "query_string": b"",
+        }
+    )
 
 
 def settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -49,11 +57,14 @@ def test_session_round_trip_and_refusals() -> None:
     assert sessions.password_fingerprint("$argon2id$new", KEY) != session.pw
 
 
-@pytest.mark.parametrize(("url", "public_url", "secure"), [
-    ("http://example.com/dashboard/login", None, False),
-    ("https://example.com/dashboard/login", None, True),
-    ("http://10.0.0.5/dashboard/login", "https://videos.example.com", True),  # TLS ends at a proxy
-])
+@pytest.mark.parametrize(
+    ("url", "public_url", "secure"),
+    [
+        ("http://example.com/dashboard/login", None, False),
+        ("https://example.com/dashboard/login", None, True),
+        ("http://10.0.0.5/dashboard/login", "https://videos.example.com", True),  # TLS ends at a proxy
+    ],
+)
 def test_cookies_are_secure_over_https(tmp_path: Path, url: str, public_url: str | None, secure: bool) -> None:
     response = Response()
     session = sessions.new_session("u", "h", KEY, ttl=60)
@@ -70,41 +81,47 @@ def test_csrf_tokens_are_bound_to_their_seed(tmp_path: Path) -> None:
     assert csrf.token_for("seed-a", config) != csrf.token_for("seed-a", settings(tmp_path / "x", secret_key="other"))
 
 
-@pytest.mark.parametrize(("target", "expected"), [
-    ("/dashboard/keys", "/dashboard/keys"),
-    ("/dashboard/tasks?page=2", "/dashboard/tasks?page=2"),
-    ("", "/dashboard"),
-    ("https://evil.example/dashboard", "/dashboard"),
-    ("//evil.example/dashboard", "/dashboard"),
-    ("/dashboard//evil.example", "/dashboard"),
-    ("/dashboard\\..\\x", "/dashboard"),
-    ("/api/credits", "/dashboard"),
-])
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/dashboard/keys", "/dashboard/keys"),
+        ("/dashboard/tasks?page=2", "/dashboard/tasks?page=2"),
+        ("", "/dashboard"),
+        ("https://evil.example/dashboard", "/dashboard"),
+        ("//evil.example/dashboard", "/dashboard"),
+        ("/dashboard//evil.example", "/dashboard"),
+        ("/dashboard\\..\\x", "/dashboard"),
+        ("/api/credits", "/dashboard"),
+    ],
+)
 def test_sign_in_redirects_stay_inside_the_dashboard(target: str, expected: str) -> None:
     assert safe_next(target) == expected
 
 
-@pytest.mark.parametrize(("url", "ours"), [
-    (f"http://127.0.0.1:8000/uploads/{NAME}", True),
-    (f"http://localhost:8000/uploads/{NAME}", True),
-    (f"https://videos.example.com/uploads/{NAME}", True),
-    # Whatever host the client reached us by (a LAN address, a hostname, a proxy): the path and the file decide.
-    (f"http://192.168.1.20:8000/uploads/{NAME}", True),
-    (f"http://studio-box.lan:8000/uploads/{NAME}", True),
-    (f"http://evil.example/uploads/{NAME}", True),  # our own file: nothing GET /uploads/ would not give
-    (f"http://127.0.0.1:8000/uploads/{'B' * 31}c.png", False),  # our shape, but no such file here
-    ("http://127.0.0.1:99999/uploads/" + NAME, False),
-    (f"http://127.0.0.1:8000/uploads/{NAME}?x=1", False),
-    (f"http://127.0.0.1:8000/uploads/{NAME}#top", False),
-    (f"http://user:pw@127.0.0.1:8000/uploads/{NAME}", False),
-    (f"http://127.0.0.1:8000/files/{NAME}", False),
-    (f"http://127.0.0.1:8000/x/uploads/{NAME}", False),
-    ("http://127.0.0.1:8000/uploads/../secret.key", False),
-    ("http://127.0.0.1:8000/uploads/secret.key", False),
-    ("http://127.0.0.1:8000/uploads/%2e%2e%2fsecret.key", False),
-    (f"ftp://127.0.0.1:8000/uploads/{NAME}", False),
-    ("http://[::1", False),
-])
+@pytest.mark.parametrize(
+    ("url", "ours"),
+    [
+        (f"http://127.0.0.1:8000/uploads/{NAME}", True),
+        (f"http://localhost:8000/uploads/{NAME}", True),
+        (f"https://videos.example.com/uploads/{NAME}", True),
+        # Whatever host the client reached us by (a LAN address, a hostname, a proxy): the path and the file decide.
+        (f"http://192.168.1.20:8000/uploads/{NAME}", True),
+        (f"http://studio-box.lan:8000/uploads/{NAME}", True),
+        (f"http://evil.example/uploads/{NAME}", True),  # our own file: nothing GET /uploads/ would not give
+        (f"http://127.0.0.1:8000/uploads/{'B' * 31}c.png", False),  # our shape, but no such file here
+        ("http://127.0.0.1:99999/uploads/" + NAME, False),
+        (f"http://127.0.0.1:8000/uploads/{NAME}?x=1", False),
+        (f"http://127.0.0.1:8000/uploads/{NAME}#top", False),
+        (f"http://user:pw@127.0.0.1:8000/uploads/{NAME}", False),
+        (f"http://127.0.0.1:8000/files/{NAME}", False),
+        (f"http://127.0.0.1:8000/x/uploads/{NAME}", False),
+        ("http://127.0.0.1:8000/uploads/../secret.key", False),
+        ("http://127.0.0.1:8000/uploads/secret.key", False),
+        ("http://127.0.0.1:8000/uploads/%2e%2e%2fsecret.key", False),
+        (f"ftp://127.0.0.1:8000/uploads/{NAME}", False),
+        ("http://[::1", False),
+    ],
+)
 def test_only_exact_upload_urls_of_this_server_are_read_from_storage(tmp_path: Path, url: str, ours: bool) -> None:
     config = settings(tmp_path, public_url="https://videos.example.com", port=8000)
     (tmp_path / "uploads").mkdir()
@@ -122,8 +139,19 @@ def invoke(*args: str) -> Result:
 
 def test_users_cli_creates_lists_and_resets_passwords(tmp_path: Path) -> None:
     where = ["--data-dir", str(tmp_path)]
-    made = invoke("users", "create", "--email", " Lee@Example.com", "--password", "long enough", "--admin",
-                  "--credits", "70", "--json", *where)
+    made = invoke(
+        "users",
+        "create",
+        "--email",
+        " Lee@Example.com",
+        "--password",
+        "long enough",
+        "--admin",
+        "--credits",
+        "70",
+        "--json",
+        *where,
+    )
     assert made.exit_code == 0, made.output
     info = json.loads(made.output)
     assert (info["email"], info["role"]) == ("lee@example.com", "admin")
@@ -132,8 +160,18 @@ def test_users_cli_creates_lists_and_resets_passwords(tmp_path: Path) -> None:
     assert again.exit_code != 0 and "already exists" in again.output
     weak = invoke("users", "create", "--email", "x@example.com", "--password", "short", *where)
     assert weak.exit_code != 0 and "at least 8" in weak.output
-    joined = invoke("users", "create", "--email", "ann@example.com", "--password", "long enough",
-                    "--account", info["account"], "--json", *where)
+    joined = invoke(
+        "users",
+        "create",
+        "--email",
+        "ann@example.com",
+        "--password",
+        "long enough",
+        "--account",
+        info["account"],
+        "--json",
+        *where,
+    )
     assert json.loads(joined.output)["account"] == info["account"]
 
     listed = json.loads(invoke("users", "list", "--json", *where).output)

@@ -27,8 +27,13 @@ class SignInForm:
 
     def attempt(self, email: str, password: str, forwarded_for: str | None = None) -> int:
         headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
-        response = httpx.post(self.url, data={"email": email, "password": password, "csrf_token": self.token},
-                              cookies=self.cookies, headers=headers, timeout=60)
+        response = httpx.post(
+            self.url,
+            data={"email": email, "password": password, "csrf_token": self.token},
+            cookies=self.cookies,
+            headers=headers,
+            timeout=60,
+        )
         return response.status_code
 
     def parallel(self, guesses: list[tuple[str, str | None]]) -> Counter[int]:

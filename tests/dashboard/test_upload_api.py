@@ -25,8 +25,12 @@ def test_upload_refuses_what_is_not_an_image_or_has_no_key(live_server) -> None:
     with live_server.client(key) as api:
         refused = upload(api, b"GIF89a but not really an image at all", name="cat.gif", content_type="image/gif")
         assert refused.status_code == 400
-        assert refused.json() == {"code": 400, "message": "file: not an image", "error_code": "INVALID_REQUEST",
-                                  "data": None}
+        assert refused.json() == {
+            "code": 400,
+            "message": "file: not an image",
+            "error_code": "INVALID_REQUEST",
+            "data": None,
+        }
         svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
         assert upload(api, svg, name="x.svg", content_type="image/svg+xml").json()["error_code"] == "INVALID_REQUEST"
         missing = api.post("/api/upload", files={"other": ("a.png", png_bytes(), "image/png")})
@@ -76,8 +80,14 @@ def test_an_uploaded_png_is_served_and_renders_without_the_private_address_check
         assert api.get("/uploads/../secret.key").status_code == 404
         assert api.get("/uploads/secret.key").status_code == 404
 
-        body = {"model": "happyhorse-1.0/video", "prompt": "A red card", "mode": "std", "duration": 3,
-                "sound": False, "image_urls": [data["url"]]}
+        body = {
+            "model": "happyhorse-1.0/video",
+            "prompt": "A red card",
+            "mode": "std",
+            "duration": 3,
+            "sound": False,
+            "image_urls": [data["url"]],
+        }
         task = wait_for_task(api, api.post("/api/generate", json=body).json()["data"]["task_id"])
         assert task["status"] == "SUCCESS", task["error_message"]
         assert task["type"] == "image-to-video"

@@ -72,8 +72,15 @@ def test_a_task_whose_job_went_missing_is_sent_again(cluster_factory) -> None:  
         task_id = submit(client)
         # As if the API had died between its commit and the defer: the task is QUEUED, no job exists.
         cluster.query("DELETE FROM procrastinate_jobs WHERE queueing_lock = %s", task_id)
-        wait_until(lambda: cluster.query("SELECT count(*) FROM procrastinate_jobs WHERE queueing_lock = %s "
-                                         "AND status = 'todo'", task_id)[0][0] == 1, what="the sweeper's job")
+        wait_until(
+            lambda: (
+                cluster.query(
+                    "SELECT count(*) FROM procrastinate_jobs WHERE queueing_lock = %s AND status = 'todo'", task_id
+                )[0][0]
+                == 1
+            ),
+            what="the sweeper's job",
+        )
         cluster.add_worker()
         assert wait_for_task(client, task_id)["status"] == "SUCCESS"
 
@@ -89,13 +96,19 @@ def test_a_long_render_keeps_its_worker_alive(cluster_factory) -> None:  # type:
         wait_until(lambda: running_progress(cluster, task_id), what="the render to start")
         ages = []
         while cluster.query("SELECT status FROM tasks WHERE id = %s", task_id)[0][0] == "RUNNING":
-            ages.append(float(cluster.query("SELECT extract(epoch FROM now() - max(last_heartbeat)) "
-                                            "FROM procrastinate_workers")[0][0]))
+            ages.append(
+                float(
+                    cluster.query("SELECT extract(epoch FROM now() - max(last_heartbeat)) FROM procrastinate_workers")[
+                        0
+                    ][0]
+                )
+            )
             time.sleep(0.25)
         data = wait_for_task(client, task_id)
     assert data["status"] == "SUCCESS"
-    attempt, seconds = cluster.query("SELECT attempt, extract(epoch FROM completed_at - started_at) "
-                                     "FROM tasks WHERE id = %s", task_id)[0]
+    attempt, seconds = cluster.query(
+        "SELECT attempt, extract(epoch FROM completed_at - started_at) FROM tasks WHERE id = %s", task_id
+    )[0]
     assert seconds > stall, f"the render took {seconds}s: too short to show anything"
     assert max(ages) < stall, ages
     assert attempt == 1
@@ -146,8 +159,10 @@ def test_a_frozen_workers_late_finish_changes_nothing(cluster_factory) -> None: 
             os.killpg(frozen.pid, signal.SIGCONT)
         assert data["status"] == "SUCCESS"
         assert cluster.query("SELECT attempt FROM tasks WHERE id = %s", task_id)[0][0] == 2
-        wait_until(lambda: "no longer owns" in frozen.log() or "finished late" in frozen.log(),
-                   what="the thawed worker to give up its attempt")
+        wait_until(
+            lambda: "no longer owns" in frozen.log() or "finished late" in frozen.log(),
+            what="the thawed worker to give up its attempt",
+        )
         time.sleep(1)
         assert client.get("/api/credits").json()["data"]["balance"] == 1000 - 5 * 40
     assert cluster.result_keys() == [f"{cluster.s3_prefix}/{task_id}-2.mp4"]
@@ -160,10 +175,15 @@ def test_a_silent_running_task_is_retried(cluster_factory) -> None:  # type: ign
     with api.client(api.create_key(credits=1000)) as client:
         task_id = submit(client)
         cluster.query("DELETE FROM procrastinate_jobs WHERE queueing_lock = %s", task_id)
-        cluster.query("UPDATE tasks SET status = 'RUNNING', attempt = 1, worker_id = 'gone:1/job-0', "
-                      "heartbeat_at = now() - interval '1 hour' WHERE id = %s", task_id)
-        wait_until(lambda: cluster.query("SELECT status FROM tasks WHERE id = %s", task_id)[0][0] == "QUEUED",
-                   what="the sweeper to requeue the task")
+        cluster.query(
+            "UPDATE tasks SET status = 'RUNNING', attempt = 1, worker_id = 'gone:1/job-0', "
+            "heartbeat_at = now() - interval '1 hour' WHERE id = %s",
+            task_id,
+        )
+        wait_until(
+            lambda: cluster.query("SELECT status FROM tasks WHERE id = %s", task_id)[0][0] == "QUEUED",
+            what="the sweeper to requeue the task",
+        )
         cluster.add_worker()
         assert wait_for_task(client, task_id)["status"] == "SUCCESS"
     assert cluster.query("SELECT attempt FROM tasks WHERE id = %s", task_id)[0][0] == 2

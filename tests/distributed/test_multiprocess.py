@@ -26,8 +26,10 @@ def wait_for_running_on(cluster: Cluster, worker_pid: int, timeout: float = 120)
     """A task that worker is rendering right now (claimed and past its first progress write)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = cluster.query("SELECT id FROM tasks WHERE status = 'RUNNING' AND progress > 0 "
-                             "AND worker_id LIKE %s", f"%:{worker_pid}/job-%")
+        rows = cluster.query(
+            "SELECT id FROM tasks WHERE status = 'RUNNING' AND progress > 0 AND worker_id LIKE %s",
+            f"%:{worker_pid}/job-%",
+        )
         if rows:
             return str(rows[0][0])
         time.sleep(0.1)
@@ -35,8 +37,9 @@ def wait_for_running_on(cluster: Cluster, worker_pid: int, timeout: float = 120)
 
 
 def test_sigkilled_worker_loses_no_task_and_no_credit(cluster_factory) -> None:  # type: ignore[no-untyped-def]
-    cluster: Cluster = cluster_factory(apis=2, workers=2, HAPPYHORSE_STALL_TIMEOUT="5",
-                                       HAPPYHORSE_RATE_LIMIT_GENERATE="100/second")
+    cluster: Cluster = cluster_factory(
+        apis=2, workers=2, HAPPYHORSE_STALL_TIMEOUT="5", HAPPYHORSE_RATE_LIMIT_GENERATE="100/second"
+    )
     first, second = cluster.apis
     keys = [first.create_key_info(credits=CREDITS, name="alice"), second.create_key_info(credits=CREDITS, name="bob")]
 
@@ -72,7 +75,9 @@ def test_sigkilled_worker_loses_no_task_and_no_credit(cluster_factory) -> None: 
     for n, key in enumerate(keys):
         balance, ledger = cluster.query(
             "SELECT a.balance, (SELECT sum(amount) FROM ledger l WHERE l.account_id = a.id) "
-            "FROM accounts a WHERE a.id = %s", key["account"])[0]
+            "FROM accounts a WHERE a.id = %s",
+            key["account"],
+        )[0]
         spent = COST * sum(1 for i in submitted if (i // 2) % 2 == n)
         assert balance == ledger == CREDITS - spent
 

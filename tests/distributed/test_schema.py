@@ -31,8 +31,9 @@ def test_procrastinate_migrations_apply_in_order_from_any_recorded_version() -> 
     """The path a procrastinate upgrade takes: every migration file newer than the recorded version.
     Recording the empty version replays the whole chain from procrastinate's first release."""
     with services.fresh_database() as url:
-        services.pg_query(url, f"CREATE TABLE {VERSION_TABLE} (version text NOT NULL, "
-                               "applied_at timestamptz NOT NULL DEFAULT now())")
+        services.pg_query(
+            url, f"CREATE TABLE {VERSION_TABLE} (version text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
         services.pg_query(url, f"INSERT INTO {VERSION_TABLE} (version) VALUES ('')")
         assert "procrastinate migration(s)" in upgrade_procrastinate(url)
         assert "up to date" in upgrade_procrastinate(url)
@@ -49,15 +50,19 @@ def test_tables_made_outside_happyhorse_are_adopted() -> None:
 
 
 def test_worker_refuses_to_run_on_sqlite(tmp_path: Path) -> None:
-    proc = subprocess.run([*HAPPYHORSE, "worker"], env=base_env(tmp_path), capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run([*HAPPYHORSE, "worker"], env=base_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "needs HAPPYHORSE_DATABASE_URL=postgresql" in proc.stderr
 
 
 def test_worker_without_the_schema_says_what_to_run(tmp_path: Path) -> None:
     with services.fresh_database() as url:
-        proc = subprocess.run([*HAPPYHORSE, "worker"], env=base_env(tmp_path, HAPPYHORSE_DATABASE_URL=url),
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [*HAPPYHORSE, "worker"],
+            env=base_env(tmp_path, HAPPYHORSE_DATABASE_URL=url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert proc.returncode == 2
     assert "run `happyhorse db upgrade`" in proc.stderr

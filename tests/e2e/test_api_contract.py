@@ -63,38 +63,42 @@ def test_revoked_key_is_401(api_server: LiveServer) -> None:
 
 
 def test_auth_is_checked_before_the_body(api_server: LiveServer) -> None:
-    response = httpx.post(api_server.url + "/api/generate", content=b"not json",
-                          headers={"Authorization": "Bearer nope"})
+    response = httpx.post(
+        api_server.url + "/api/generate", content=b"not json", headers={"Authorization": "Bearer nope"}
+    )
     assert_error(response, 401, "INVALID_API_KEY")
 
 
 # --- body validation ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'"text"', b"null", b"", b"{\"model\": "])
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'"text"', b"null", b"", b'{"model": '])
 def test_body_that_is_not_a_json_object_is_400(api_server: LiveServer, raw: bytes) -> None:
     with api_server.client(api_server.create_key()) as client:
         response = client.post("/api/generate", content=raw, headers={"Content-Type": "application/json"})
     assert_error(response, 400, "INVALID_REQUEST")
 
 
-@pytest.mark.parametrize(("fields", "error_code"), [
-    ({"model": None}, "INVALID_MODEL"),
-    ({"model": "happyhorse-1.0/image"}, "INVALID_MODEL"),
-    ({"prompt": "   "}, "INVALID_PROMPT"),
-    ({"prompt": "x" * 2501}, "INVALID_PROMPT"),
-    ({"duration": 16}, "INVALID_DURATION"),
-    ({"duration": 5.5}, "INVALID_DURATION"),
-    ({"duration": True}, "INVALID_DURATION"),
-    ({"mode": "ultra"}, "INVALID_REQUEST"),
-    ({"aspect_ratio": "4:3"}, "INVALID_REQUEST"),
-    ({"cfg_scale": 2}, "INVALID_REQUEST"),
-    ({"image_urls": ["ftp://example.com/a.png"]}, "INVALID_REQUEST"),
-    ({"seed": -1}, "INVALID_REQUEST"),
-    ({"multi_shots": True, "sound": True}, "INVALID_REQUEST"),
-    ({"model": "x", "prompt": ""}, "INVALID_MODEL"),  # model is checked before prompt
-    ({"prompt": "", "duration": 99}, "INVALID_PROMPT"),  # prompt before duration
-])
+@pytest.mark.parametrize(
+    ("fields", "error_code"),
+    [
+        ({"model": None}, "INVALID_MODEL"),
+        ({"model": "happyhorse-1.0/image"}, "INVALID_MODEL"),
+        ({"prompt": "   "}, "INVALID_PROMPT"),
+        ({"prompt": "x" * 2501}, "INVALID_PROMPT"),
+        ({"duration": 16}, "INVALID_DURATION"),
+        ({"duration": 5.5}, "INVALID_DURATION"),
+        ({"duration": True}, "INVALID_DURATION"),
+        ({"mode": "ultra"}, "INVALID_REQUEST"),
+        ({"aspect_ratio": "4:3"}, "INVALID_REQUEST"),
+        ({"cfg_scale": 2}, "INVALID_REQUEST"),
+        ({"image_urls": ["ftp://example.com/a.png"]}, "INVALID_REQUEST"),
+        ({"seed": -1}, "INVALID_REQUEST"),
+        ({"multi_shots": True, "sound": True}, "INVALID_REQUEST"),
+        ({"model": "x", "prompt": ""}, "INVALID_MODEL"),  # model is checked before prompt
+        ({"prompt": "", "duration": 99}, "INVALID_PROMPT"),  # prompt before duration
+    ],
+)
 def test_invalid_fields_are_400_never_422(api_server: LiveServer, fields: dict, error_code: str) -> None:
     with api_server.client(api_server.create_key()) as client:
         response = client.post("/api/generate", json=body(**fields))
@@ -116,13 +120,15 @@ def test_unknown_routes_and_methods_answer_in_the_envelope(api_server: LiveServe
 # --- credits --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("mode", "duration", "sound", "cost"), [
-    ("pro", 5, True, 400), ("pro", 3, False, 162), ("std", 4, True, 240), ("std", 3, False, 120)])
-def test_cost_is_debited_on_accept(api_server: LiveServer, mode: str, duration: int, sound: bool,
-                                   cost: int) -> None:
+@pytest.mark.parametrize(
+    ("mode", "duration", "sound", "cost"),
+    [("pro", 5, True, 400), ("pro", 3, False, 162), ("std", 4, True, 240), ("std", 3, False, 120)],
+)
+def test_cost_is_debited_on_accept(api_server: LiveServer, mode: str, duration: int, sound: bool, cost: int) -> None:
     with api_server.client(api_server.create_key(credits=1000)) as client:
-        task_id = client.post("/api/generate", json=body(mode=mode, duration=duration, sound=sound)
-                              ).json()["data"]["task_id"]
+        task_id = client.post("/api/generate", json=body(mode=mode, duration=duration, sound=sound)).json()["data"][
+            "task_id"
+        ]
         assert balance(client) == 1000 - cost
         data = client.get("/api/status", params={"task_id": task_id}).json()["data"]
         assert data["consumed_credits"] == cost
@@ -246,8 +252,9 @@ def test_result_urls_expire_and_use_the_public_url(server_factory) -> None:  # t
 
 def test_unfetchable_image_fails_the_task_and_refunds(api_server: LiveServer, image_server) -> None:  # type: ignore[no-untyped-def]
     with api_server.client(api_server.create_key(credits=1000)) as client:
-        task_id = client.post("/api/generate", json=body(image_urls=[image_server.url("missing.png")])
-                              ).json()["data"]["task_id"]
+        task_id = client.post("/api/generate", json=body(image_urls=[image_server.url("missing.png")])).json()["data"][
+            "task_id"
+        ]
         data = wait_for_task(client, task_id)
         assert data["status"] == "FAILED"
         assert data["consumed_credits"] == 0

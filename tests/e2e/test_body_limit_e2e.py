@@ -59,8 +59,9 @@ def jpeg(width: int, height: int) -> bytes:
 def test_a_declared_length_over_the_cap_is_refused_before_any_body_byte(live_server: LiveServer) -> None:
     # Only the head is sent: the answer comes from Content-Length alone (today the server waits for
     # 200 MB it would then read and parse whole).
-    head = (b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 200000000\r\n\r\n")
+    head = (
+        b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200000000\r\n\r\n"
+    )
     status, body = raw_exchange(live_server.port, head)
     assert status == 413
     error = json.loads(body)
@@ -84,9 +85,11 @@ def test_bodies_past_the_cap_are_refused_as_they_arrive_in_every_surface(live_se
         # The connection stays usable: the rest of the refused body was read and dropped.
         assert api.post("/api/generate", json=GENERATE).status_code == 200
 
-        dashscope = api.post("/api/v1/services/aigc/video-generation/video-synthesis",
-                             content=chunks(2 * MB), headers={"Content-Type": "application/json",
-                                                               "X-DashScope-Async": "enable"})
+        dashscope = api.post(
+            "/api/v1/services/aigc/video-generation/video-synthesis",
+            content=chunks(2 * MB),
+            headers={"Content-Type": "application/json", "X-DashScope-Async": "enable"},
+        )
         assert dashscope.status_code == 413
         assert dashscope.json()["code"] == "RequestTooLarge" and "request_id" in dashscope.json()
 
@@ -98,8 +101,9 @@ def test_bodies_past_the_cap_are_refused_as_they_arrive_in_every_surface(live_se
 
     anonymous = httpx.post(f"{live_server.url}/api/tasks", content=b"x" * (2 * MB), timeout=30)
     assert anonymous.status_code == 413 and anonymous.json()["error_code"] == "REQUEST_TOO_LARGE"
-    form = httpx.post(f"{live_server.url}/dashboard/login", data={"email": "a@b.c", "password": "x" * (2 * MB)},
-                      timeout=30)
+    form = httpx.post(
+        f"{live_server.url}/dashboard/login", data={"email": "a@b.c", "password": "x" * (2 * MB)}, timeout=30
+    )
     assert form.status_code == 413
 
 
@@ -110,8 +114,11 @@ def test_uploads_keep_their_own_limit(live_server: LiveServer) -> None:
         uploaded = api.post("/api/upload", files={"file": ("big.jpg", picture, "image/jpeg")})
         assert uploaded.status_code == 200, uploaded.text
         assert uploaded.json()["data"]["bytes"] == len(picture)
-        video = api.post("/v1/videos", data={"model": "sora-2", "prompt": "a horse", "seconds": "4"},
-                         files={"input_reference": ("big.jpg", picture, "image/jpeg")})
+        video = api.post(
+            "/v1/videos",
+            data={"model": "sora-2", "prompt": "a horse", "seconds": "4"},
+            files={"input_reference": ("big.jpg", picture, "image/jpeg")},
+        )
         assert video.status_code == 200, video.text
 
 

@@ -108,8 +108,7 @@ def test_cancel_errors_sdk_and_cli(live_server: LiveServer) -> None:
 
     other = client.post("/api/generate", json=LONG).json()["data"]["task_id"]
     env = {**live_server.env, "HAPPYHORSE_API_KEY": key, "HAPPYHORSE_BASE_URL": live_server.url}
-    proc = subprocess.run([*HAPPYHORSE, "cancel", other, "--json"], env=env, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run([*HAPPYHORSE, "cancel", other, "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["cancelled"] is True
     assert client.get("/api/credits").json()["data"]["balance"] == 100_000

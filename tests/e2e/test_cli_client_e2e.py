@@ -26,7 +26,11 @@ def happyhorse(server: Any, api_key: str, *args: str, cwd: Path | None = None) -
     env = {**server.env, **FAST_POLLING, "HAPPYHORSE_API_KEY": api_key, "HAPPYHORSE_BASE_URL": server.url}
     return subprocess.run(
         [sys.executable, "-m", "happyhorse", *args],
-        env=env, capture_output=True, text=True, timeout=240, cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=cwd,
     )
 
 
@@ -35,8 +39,23 @@ def test_generate_wait_out_status_and_credits(live_server: Any, tmp_path: Path) 
 
     key = live_server.create_key(credits=1000)
     out = tmp_path / "cli.mp4"
-    proc = happyhorse(live_server, key, "generate", "A horse: on the beach", "--duration", "3", "--mode", "std",
-                      "--aspect", "1:1", "--seed", "7", "--wait", "--out", str(out))
+    proc = happyhorse(
+        live_server,
+        key,
+        "generate",
+        "A horse: on the beach",
+        "--duration",
+        "3",
+        "--mode",
+        "std",
+        "--aspect",
+        "1:1",
+        "--seed",
+        "7",
+        "--wait",
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(out)
     assert "Traceback" not in proc.stderr
@@ -48,8 +67,7 @@ def test_generate_wait_out_status_and_credits(live_server: Any, tmp_path: Path) 
         assert container.streams.audio
 
     # Without --wait: just the task id. Multi-shot prompts may hold colons (split on the last).
-    proc = happyhorse(live_server, key, "generate", "--shot", "Title: a horse:2", "--shot", "the end:1",
-                      "--no-sound")
+    proc = happyhorse(live_server, key, "generate", "--shot", "Title: a horse:2", "--shot", "the end:1", "--no-sound")
     assert proc.returncode == 0, proc.stderr
     task_id = proc.stdout.strip()
     assert re.fullmatch(r"n92[a-z0-9]{12,}", task_id)
@@ -58,8 +76,10 @@ def test_generate_wait_out_status_and_credits(live_server: Any, tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["task_id"] == task_id
-    assert data["request"]["multi_prompt"] == [{"prompt": "Title: a horse", "duration": 2},
-                                              {"prompt": "the end", "duration": 1}]
+    assert data["request"]["multi_prompt"] == [
+        {"prompt": "Title: a horse", "duration": 2},
+        {"prompt": "the end", "duration": 1},
+    ]
     assert data["request"]["sound"] is False
 
     proc = happyhorse(live_server, key, "status", task_id)
@@ -91,6 +111,7 @@ def test_errors_are_one_line_with_exit_codes(live_server: Any, image_server: Any
     assert proc.returncode == 2
 
     bad_image = image_server.put("bad.png", b"not a picture", "image/png")
-    proc = happyhorse(live_server, key, "generate", "a horse", "--duration", "3", "--no-sound",
-                      "--image", bad_image, "--wait")
+    proc = happyhorse(
+        live_server, key, "generate", "a horse", "--duration", "3", "--no-sound", "--image", bad_image, "--wait"
+    )
     assert proc.returncode == 1 and "failed" in proc.stderr and "Traceback" not in proc.stderr

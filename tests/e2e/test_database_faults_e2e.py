@@ -36,8 +36,11 @@ CREDITS = 100_000
 # Long enough that a render is in flight when the fault starts, short enough to keep the test quick.
 BODY = {"model": MODEL, "prompt": "a horse crossing a river at dawn", "mode": "std", "duration": 4, "sound": True}
 FAULT_S = 10.0  # how long each fault lasts: several busy timeouts, backstop passes and stuck thresholds
-FAST_RECOVERY = {"HAPPYHORSE_DB_BUSY_TIMEOUT": "1", "HAPPYHORSE_SWEEP_INTERVAL": "1",
-                 "HAPPYHORSE_DISPATCH_STUCK_AFTER": "3"}
+FAST_RECOVERY = {
+    "HAPPYHORSE_DB_BUSY_TIMEOUT": "1",
+    "HAPPYHORSE_SWEEP_INTERVAL": "1",
+    "HAPPYHORSE_DISPATCH_STUCK_AFTER": "3",
+}
 
 LOCK_HOLDER = """
 import sqlite3, sys
@@ -95,13 +98,20 @@ def wait_healthy_again(url: str, timeout: float = 30) -> None:
     raise AssertionError(f"/healthz did not recover: {last}")
 
 
-def check_outcome(server: LiveServer, client: httpx.Client, task_ids: list[str], start: int,
-                  ledger: Callable[[str, str], list[tuple]], timeout: float = 120) -> list[dict]:
+def check_outcome(
+    server: LiveServer,
+    client: httpx.Client,
+    task_ids: list[str],
+    start: int,
+    ledger: Callable[[str, str], list[tuple]],
+    timeout: float = 120,
+) -> list[dict]:
     """Every task ended, a new one renders, and the money adds up (``ledger(sql, account)`` runs SQL)."""
     results = [wait_for_task(client, task_id, timeout=timeout) for task_id in task_ids]
     assert all(r["status"] in ("SUCCESS", "FAILED") for r in results), results
-    after = wait_for_task(client, client.post("/api/generate", json={**BODY, "duration": 3}).json()["data"]["task_id"],
-                          timeout=timeout)
+    after = wait_for_task(
+        client, client.post("/api/generate", json={**BODY, "duration": 3}).json()["data"]["task_id"], timeout=timeout
+    )
     assert after["status"] == "SUCCESS", (after, server.log()[-5000:])
     results.append(after)
     assert all(r["consumed_credits"] == 0 for r in results if r["status"] == "FAILED")
@@ -110,8 +120,11 @@ def check_outcome(server: LiveServer, client: httpx.Client, task_ids: list[str],
     account = ledger("SELECT account_id FROM tasks WHERE id = {}", results[0]["task_id"])[0][0]
     assert ledger("SELECT balance FROM accounts WHERE id = {}", account)[0][0] == balance
     assert ledger("SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account_id = {}", account)[0][0] == balance
-    entries = ledger("SELECT task_id, kind, COUNT(*) FROM ledger WHERE account_id = {} AND task_id IS NOT NULL"
-                     " GROUP BY task_id, kind", account)
+    entries = ledger(
+        "SELECT task_id, kind, COUNT(*) FROM ledger WHERE account_id = {} AND task_id IS NOT NULL"
+        " GROUP BY task_id, kind",
+        account,
+    )
     counts = {(task_id, kind): n for task_id, kind, n in entries}
     for r in results:
         assert counts.get((r["task_id"], "debit")) == 1, counts
@@ -140,8 +153,12 @@ def test_write_lock_held_past_the_busy_timeout_wedges_nothing(server_factory: Ca
     task_ids = submit_all(client, 4)
     wait_until_rendering(client, task_ids[0])
 
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(server.data_dir / "happyhorse.db")],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(server.data_dir / "happyhorse.db")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         seen = watch_health(server.url, FAULT_S)
@@ -168,7 +185,8 @@ def test_write_lock_held_past_the_busy_timeout_wedges_nothing(server_factory: Ca
 
 
 def test_running_task_without_an_owner_is_finished_while_the_server_runs(
-        server_factory: Callable[..., LiveServer]) -> None:
+    server_factory: Callable[..., LiveServer],
+) -> None:
     """The periodic backstop, not only start-up recovery: a RUNNING task no render holds (here two,
     made so by hand; clearing result_key also drops the status cache's memo) is rendered again while
     attempts remain, else FAILED and refunded once."""
@@ -179,9 +197,11 @@ def test_running_task_without_an_owner_is_finished_while_the_server_runs(
     assert retried["status"] == exhausted["status"] == "SUCCESS"
     conn = sqlite3.connect(server.data_dir / "happyhorse.db", timeout=10)
     with conn:
-        conn.execute("UPDATE tasks SET status = 'RUNNING', worker_id = 'gone:1:0', result_key = NULL,"
-                     " attempt = CASE WHEN id = ? THEN 1 ELSE max_attempts END WHERE id IN (?, ?)",
-                     (retried["task_id"], retried["task_id"], exhausted["task_id"]))
+        conn.execute(
+            "UPDATE tasks SET status = 'RUNNING', worker_id = 'gone:1:0', result_key = NULL,"
+            " attempt = CASE WHEN id = ? THEN 1 ELSE max_attempts END WHERE id IN (?, ?)",
+            (retried["task_id"], retried["task_id"], exhausted["task_id"]),
+        )
     conn.close()
     again = wait_for_task(client, retried["task_id"])
     failed = wait_for_task(client, exhausted["task_id"])
@@ -197,8 +217,9 @@ def test_running_task_without_an_owner_is_finished_while_the_server_runs(
 @contextlib.contextmanager
 def small_tmpfs(path: Path, size_mb: int = 64) -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", str(path)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs for a small disk here ({mounted.stderr.strip() or mounted.returncode})")
     try:
@@ -272,8 +293,11 @@ def private_postgres() -> Iterator[tuple[str, Callable[[str], None]]]:
     if as_postgres:
         for d in (root, sockets):
             shutil.chown(d, "postgres")
-    init = subprocess.run([*as_postgres, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                           "-E", "UTF8"], capture_output=True, text=True)
+    init = subprocess.run(
+        [*as_postgres, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        capture_output=True,
+        text=True,
+    )
     if init.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         pytest.skip(f"initdb failed, cannot start a private PostgreSQL: {init.stderr.strip()[-300:]}")
@@ -284,8 +308,9 @@ def private_postgres() -> Iterator[tuple[str, Callable[[str], None]]]:
         args = [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "pg.log"), "-w"]
         if action == "start":
             args += ["-o", options]
-        subprocess.run([*args, action, *(["-m", "fast"] if action == "stop" else [])], check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [*args, action, *(["-m", "fast"] if action == "stop" else [])], check=True, capture_output=True, timeout=60
+        )
 
     try:
         ctl("start")
@@ -297,21 +322,23 @@ def private_postgres() -> Iterator[tuple[str, Callable[[str], None]]]:
 
 
 def test_distributed_postgres_restart_wedges_nothing(tmp_path: Path, seaweedfs: services.SeaweedS3) -> None:
-    with private_postgres() as (admin_url, ctl), services.redis_prefix() as redis_uri, \
-            contextlib.ExitStack() as stack:
+    with private_postgres() as (admin_url, ctl), services.redis_prefix() as redis_uri, contextlib.ExitStack() as stack:
         services.pg_query(admin_url, "CREATE DATABASE happyhorse")
         database_url = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/happyhorse"
         root = tmp_path / "cluster"
         root.mkdir()
-        env = base_env(root, **{
-            "HAPPYHORSE_DATABASE_URL": database_url,
-            "HAPPYHORSE_STORAGE_URL": seaweedfs.storage_url(tmp_path.name),
-            "HAPPYHORSE_RATE_LIMIT_STORAGE": redis_uri,
-            "HAPPYHORSE_SECRET_KEY": "cluster-test-secret",
-            "HAPPYHORSE_STALL_TIMEOUT": "6",
-            **FAST_RECOVERY,
-            **seaweedfs.credentials_env(),
-        })
+        env = base_env(
+            root,
+            **{
+                "HAPPYHORSE_DATABASE_URL": database_url,
+                "HAPPYHORSE_STORAGE_URL": seaweedfs.storage_url(tmp_path.name),
+                "HAPPYHORSE_RATE_LIMIT_STORAGE": redis_uri,
+                "HAPPYHORSE_SECRET_KEY": "cluster-test-secret",
+                "HAPPYHORSE_STALL_TIMEOUT": "6",
+                **FAST_RECOVERY,
+                **seaweedfs.credentials_env(),
+            },
+        )
         subprocess.run([*HAPPYHORSE, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)
         cluster = Cluster(database_url, seaweedfs, tmp_path.name, env, root)
         stack.callback(cluster.stop)

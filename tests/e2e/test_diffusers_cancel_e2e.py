@@ -20,14 +20,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 BODY = {"model": "happyhorse-1.0/video", "prompt": "a horse on a beach", "duration": 3, "sound": False}
 
 
-def test_cancel_stops_within_a_step(server_factory: Callable[..., LiveServer],
-                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_cancel_stops_within_a_step(
+    server_factory: Callable[..., LiveServer], tmp_path_factory: pytest.TempPathFactory
+) -> None:
     models = tiny_diffusers.build_all(tmp_path_factory.getbasetemp() / "tiny-diffusers")
     toml = tmp_path_factory.mktemp("models") / "models.toml"
     # many steps: the render lasts long enough to be cancelled in the middle
-    toml.write_text(tiny_diffusers.models_toml(models, std_defaults=(
-        'steps = 400\nresolution = "64x32"\nframes_per_pass = 41\nguidance = [1.0, 5.0]\n'
-        "call_args = { max_sequence_length = 32 }")))
+    toml.write_text(
+        tiny_diffusers.models_toml(
+            models,
+            std_defaults=(
+                'steps = 400\nresolution = "64x32"\nframes_per_pass = 41\nguidance = [1.0, 5.0]\n'
+                "call_args = { max_sequence_length = 32 }"
+            ),
+        )
+    )
     server = server_factory(HAPPYHORSE_ENGINE="diffusers", HAPPYHORSE_MODELS=str(toml), OMP_NUM_THREADS="1")
     client = server.client(server.create_key(credits=100_000))
     task_id = client.post("/api/generate", json=BODY).json()["data"]["task_id"]

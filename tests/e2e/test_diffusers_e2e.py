@@ -33,16 +33,23 @@ def server(server_factory: Callable[..., LiveServer], tmp_path_factory: pytest.T
     toml = tmp_path_factory.mktemp("models") / "models.toml"
     # [pro] text_to_video fails inside the pipeline at render time (a bad call argument), so the
     # failure path runs through the real worker; [std] keeps working on the same engine process.
-    toml.write_text(tiny_diffusers.models_toml(models, pro_text_to_video=(
-        f'text_to_video = {{ path = "{models["ltx2"]}", steps = 2, resolution = "96x64", '
-        f'call_args = {{ max_sequence_length = 32, guidance_rescale = "not a number" }} }}')))
+    toml.write_text(
+        tiny_diffusers.models_toml(
+            models,
+            pro_text_to_video=(
+                f'text_to_video = {{ path = "{models["ltx2"]}", steps = 2, resolution = "96x64", '
+                f'call_args = {{ max_sequence_length = 32, guidance_rescale = "not a number" }} }}'
+            ),
+        )
+    )
     # One torch thread: on a shared two-core machine spinning OpenMP threads only slow tiny models down.
     return server_factory(HAPPYHORSE_ENGINE="diffusers", HAPPYHORSE_MODELS=str(toml), OMP_NUM_THREADS="1")
 
 
 def submit(client: httpx.Client, **fields: object) -> str:
-    response = client.post("/api/generate", json={"model": MODEL, "prompt": "a horse on a beach", "duration": 3,
-                                                  **fields})
+    response = client.post(
+        "/api/generate", json={"model": MODEL, "prompt": "a horse on a beach", "duration": 3, **fields}
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["data"]["task_id"])
 
@@ -59,9 +66,12 @@ def decode(path: Path) -> dict:
     with av.open(str(path)) as container:
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
-        info = {"width": video.codec_context.width, "height": video.codec_context.height,
-                "audio_codec": audio.codec_context.name if audio else None,
-                "audio_seconds": float(audio.duration * audio.time_base) if audio and audio.duration else None}
+        info = {
+            "width": video.codec_context.width,
+            "height": video.codec_context.height,
+            "audio_codec": audio.codec_context.name if audio else None,
+            "audio_seconds": float(audio.duration * audio.time_base) if audio and audio.duration else None,
+        }
         info["frames"] = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     return info
 
@@ -81,8 +91,12 @@ def test_every_kind_renders_through_the_real_server(server: LiveServer, tmp_path
         t2v_other = submit(client, sound=True, seed=43)
         i2v = submit(client, image_urls=[red], sound=True)  # Wan TI2V + the Stable Audio source
         flf = submit(client, image_urls=[red, blue], sound=False)
-        elements = submit(client, prompt="@rex runs on the sand", sound=False,
-                          elements=[{"name": "rex", "description": "a brown dog", "element_input_urls": dog}])
+        elements = submit(
+            client,
+            prompt="@rex runs on the sand",
+            sound=False,
+            elements=[{"name": "rex", "description": "a brown dog", "element_input_urls": dog}],
+        )
         shots = [{"prompt": "a door opens", "duration": 1}, {"prompt": "a cat walks in", "duration": 2}]
         multi = submit(client, multi_shots=True, multi_prompt=shots, sound=True, duration=None)
 
@@ -138,15 +152,24 @@ def test_refusals_and_failures(server: LiveServer, image_server) -> None:  # typ
     dog = [image_server.put(f"dog{i}.png", png_bytes(200, 200, (120, 90, 40))) for i in range(2)]
     with server.client(server.create_key(credits=10_000)) as client:
         # A kind without a profile: refused at submit, nothing charged.
-        response = client.post("/api/generate", json={"model": MODEL, "prompt": "a fox", "duration": 3,
-                                                      "mode": "pro", "image_urls": [red], "sound": False})
+        response = client.post(
+            "/api/generate",
+            json={"model": MODEL, "prompt": "a fox", "duration": 3, "mode": "pro", "image_urls": [red], "sound": False},
+        )
         assert response.status_code == 400, response.text
         assert response.json()["error_code"] == "INVALID_REQUEST"
         assert "image-to-video in pro mode" in response.json()["message"]
         # Sound from a model without audio and no audio source: refused, not silently dropped.
-        response = client.post("/api/generate", json={
-            "model": MODEL, "prompt": "@rex runs", "duration": 3, "sound": True,
-            "elements": [{"name": "rex", "element_input_urls": dog}]})
+        response = client.post(
+            "/api/generate",
+            json={
+                "model": MODEL,
+                "prompt": "@rex runs",
+                "duration": 3,
+                "sound": True,
+                "elements": [{"name": "rex", "element_input_urls": dog}],
+            },
+        )
         assert response.status_code == 400 and "no audio" in response.json()["message"]
         assert client.get("/api/credits").json()["data"]["balance"] == 10_000
 

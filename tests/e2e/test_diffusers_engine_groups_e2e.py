@@ -56,8 +56,17 @@ def wait_for_ranks(server: LiveServer, other_than: dict[str, int] | None = None,
 
 
 def submit(client: httpx.Client, mode: str, duration: int = 3) -> str:
-    response = client.post("/api/generate", json={"model": MODEL, "prompt": "a horse on a beach", "mode": mode,
-                                                  "duration": duration, "sound": False, "seed": 5})
+    response = client.post(
+        "/api/generate",
+        json={
+            "model": MODEL,
+            "prompt": "a horse on a beach",
+            "mode": mode,
+            "duration": duration,
+            "sound": False,
+            "seed": 5,
+        },
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["data"]["task_id"])
 
@@ -73,14 +82,17 @@ def wait_rendering(client: httpx.Client, task_id: str, timeout: float = 240) -> 
     raise AssertionError("the task never started rendering")
 
 
-def test_a_task_split_across_an_engine_group(server_factory: Callable[..., LiveServer],
-                                             tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+def test_a_task_split_across_an_engine_group(
+    server_factory: Callable[..., LiveServer], tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
     models = tiny_diffusers.build_all(tmp_path_factory.getbasetemp() / "tiny-diffusers")
     toml = tmp_path / "models.toml"
     common = 'steps = 2, resolution = "64x32", call_args = { max_sequence_length = 32 }'
-    toml.write_text(f'[std]\ntext_to_video = {{ path = "{models["wan-ti2v"]}", {common}, '
-                    f'parallel = {{ ulysses = 2 }} }}\n'
-                    f'[pro]\ntext_to_video = {{ path = "{models["wan-ti2v"]}", {common} }}\n')
+    toml.write_text(
+        f'[std]\ntext_to_video = {{ path = "{models["wan-ti2v"]}", {common}, '
+        f"parallel = {{ ulysses = 2 }} }}\n"
+        f'[pro]\ntext_to_video = {{ path = "{models["wan-ti2v"]}", {common} }}\n'
+    )
     server = server_factory(HAPPYHORSE_ENGINE="diffusers", HAPPYHORSE_MODELS=str(toml), OMP_NUM_THREADS="1")
     ranks = wait_for_ranks(server)
     with server.client(server.create_key(credits=10_000)) as client:
@@ -97,10 +109,12 @@ def test_a_task_split_across_an_engine_group(server_factory: Callable[..., LiveS
             assert (video["width"], video["height"]) == (64, 32) and len(video["frames"]) == 72
         split = np.stack(videos["std"]["frames"]).astype(np.float64)
         plain = np.stack(videos["pro"]["frames"]).astype(np.float64)
-        psnr = 10 * np.log10(255.0 ** 2 / max(float(((split - plain) ** 2).mean()), 1e-9))
+        psnr = 10 * np.log10(255.0**2 / max(float(((split - plain) ** 2).mean()), 1e-9))
         assert psnr > 40.0, psnr  # stated tolerance: through H.264, split and plain stay above 40 dB
-        print(f"split vs plain through the server: PSNR {psnr:.1f} dB, "
-              f"max {np.abs(split - plain).max():.0f}, mean {np.abs(split - plain).mean():.4f} levels")
+        print(
+            f"split vs plain through the server: PSNR {psnr:.1f} dB, "
+            f"max {np.abs(split - plain).max():.0f}, mean {np.abs(split - plain).mean():.4f} levels"
+        )
         assert "engine-0 ready: 2 ranks" in server.log()
         for rank in (0, 1):  # [std] really was split: each rank says so at load
             assert f"[std].text_to_video: parallel = {{ ulysses = 2 }}, this process is rank {rank}" in server.log()
@@ -123,8 +137,9 @@ def test_a_task_split_across_an_engine_group(server_factory: Callable[..., LiveS
         crashed = wait_for_task(client, doomed, timeout=120)
         assert crashed["status"] == "FAILED" and "crash" in crashed["error_message"], crashed
         assert crashed["consumed_credits"] == 0
-        spent = sum(wait_for_task(client, t)["consumed_credits"] for t in (*ids.values(), long,
-                                                                           after_cancel["task_id"]))
+        spent = sum(
+            wait_for_task(client, t)["consumed_credits"] for t in (*ids.values(), long, after_cancel["task_id"])
+        )
         assert client.get("/api/credits").json()["data"]["balance"] == 10_000 - spent
         wait_for_ranks(server, other_than=ranks)
         last = wait_for_task(client, submit(client, "std"), timeout=300)

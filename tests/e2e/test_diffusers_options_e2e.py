@@ -23,27 +23,39 @@ from test_diffusers_e2e import decode
 
 MODEL = "happyhorse-1.0/video"
 pytestmark = pytest.mark.e2e
-CACHE = (r"""{ kind = "taylorseer", cache_interval = 2, disable_cache_before_step = 2, """
-         r"""cache_identifiers = ['transformer_blocks\.\d+\.attn1'] }""")
+CACHE = (
+    r"""{ kind = "taylorseer", cache_interval = 2, disable_cache_before_step = 2, """
+    r"""cache_identifiers = ['transformer_blocks\.\d+\.attn1'] }"""
+)
 
 
-def test_options_render_valid_videos_close_to_plain(server_factory: Callable[..., LiveServer],
-                                                    tmp_path_factory: pytest.TempPathFactory,
-                                                    tmp_path: Path) -> None:
+def test_options_render_valid_videos_close_to_plain(
+    server_factory: Callable[..., LiveServer], tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
     models = tiny_diffusers.build_all(tmp_path_factory.getbasetemp() / "tiny-diffusers")
     toml = tmp_path / "models.toml"
     common = 'steps = 6, resolution = "64x32", call_args = { max_sequence_length = 32 }'
     toml.write_text(
         f'[std]\ntext_to_video = {{ path = "{models["ltx2"]}", {common}, cache = {CACHE}, '
         f'quantization = "fp8_storage", offload = "model" }}\n'
-        f'[pro]\ntext_to_video = {{ path = "{models["ltx2"]}", {common} }}\n')
+        f'[pro]\ntext_to_video = {{ path = "{models["ltx2"]}", {common} }}\n'
+    )
     server = server_factory(HAPPYHORSE_ENGINE="diffusers", HAPPYHORSE_MODELS=str(toml), OMP_NUM_THREADS="1")
     videos = {}
     with server.client(server.create_key()) as client:
         ids = {}
         for mode in ("std", "pro"):
-            response = client.post("/api/generate", json={"model": MODEL, "prompt": "a horse on a beach",
-                                                          "duration": 3, "mode": mode, "sound": False, "seed": 5})
+            response = client.post(
+                "/api/generate",
+                json={
+                    "model": MODEL,
+                    "prompt": "a horse on a beach",
+                    "duration": 3,
+                    "mode": mode,
+                    "sound": False,
+                    "seed": 5,
+                },
+            )
             assert response.status_code == 200, response.text
             ids[mode] = response.json()["data"]["task_id"]
         for mode, task_id in ids.items():
@@ -56,5 +68,5 @@ def test_options_render_valid_videos_close_to_plain(server_factory: Callable[...
         assert (video["width"], video["height"]) == (64, 32) and len(video["frames"]) == 72
     fast = np.stack(videos["std"]["frames"]).astype(np.float64)
     plain = np.stack(videos["pro"]["frames"]).astype(np.float64)
-    psnr = 10 * np.log10(255.0 ** 2 / max(float(((fast - plain) ** 2).mean()), 1e-9))
+    psnr = 10 * np.log10(255.0**2 / max(float(((fast - plain) ** 2).mean()), 1e-9))
     assert psnr > 15.0, psnr  # the stated tolerance, as in tests/engines/diffusers/test_diffusers_options.py

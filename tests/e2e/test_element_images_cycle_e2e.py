@@ -19,10 +19,17 @@ def near(frame: np.ndarray, colour: tuple[int, int, int]) -> int:
 
 
 def test_every_reference_image_of_an_element_shows(live_server, image_server, tmp_path) -> None:
-    urls = [image_server.put("a.png", png_bytes(120, 90, MAGENTA, pattern=False)),
-            image_server.put("b.png", png_bytes(120, 90, CYAN, pattern=False))]
-    body = {"model": "happyhorse-1.0/video", "prompt": "@hero crosses the bridge", "duration": 3, "sound": False,
-            "happyhorse_elements": [{"name": "hero", "description": "a cube", "element_input_urls": urls}]}
+    urls = [
+        image_server.put("a.png", png_bytes(120, 90, MAGENTA, pattern=False)),
+        image_server.put("b.png", png_bytes(120, 90, CYAN, pattern=False)),
+    ]
+    body = {
+        "model": "happyhorse-1.0/video",
+        "prompt": "@hero crosses the bridge",
+        "duration": 3,
+        "sound": False,
+        "happyhorse_elements": [{"name": "hero", "description": "a cube", "element_input_urls": urls}],
+    }
     with live_server.client(live_server.create_key()) as client:
         created = client.post("/api/generate", json=body)
         assert created.status_code == 200, created.text

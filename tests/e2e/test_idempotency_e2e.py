@@ -98,8 +98,9 @@ def test_ten_concurrent_duplicates_make_one_task(api_server: LiveServer) -> None
 
 
 @pytest.mark.parametrize("mode", ["embedded", "distributed"])
-def test_in_flight_cap(mode: str, server_factory: Callable[..., LiveServer],
-                       cluster_factory: Callable[..., Cluster]) -> None:
+def test_in_flight_cap(
+    mode: str, server_factory: Callable[..., LiveServer], cluster_factory: Callable[..., Cluster]
+) -> None:
     cap = {"HAPPYHORSE_MAX_ACTIVE_TASKS": "2"}
     server = server_factory(**cap) if mode == "embedded" else cluster_factory(**cap).apis[0]
     client = server.client(server.create_key(credits=10_000))

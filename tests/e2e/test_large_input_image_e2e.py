@@ -39,8 +39,13 @@ def test_a_large_jpeg_first_frame_renders(live_server: LiveServer, tmp_path: Pat
         uploaded = api.post("/api/upload", files={"file": ("big.jpg", photo, "image/jpeg")})
         assert uploaded.status_code == 200, uploaded.text
         assert (uploaded.json()["data"]["width"], uploaded.json()["data"]["height"]) == (6000, 4000)
-        body = {"model": "happyhorse-1.0/video", "prompt": "the photo comes alive", "duration": 3, "sound": False,
-                "image_urls": [uploaded.json()["data"]["url"]]}
+        body = {
+            "model": "happyhorse-1.0/video",
+            "prompt": "the photo comes alive",
+            "duration": 3,
+            "sound": False,
+            "image_urls": [uploaded.json()["data"]["url"]],
+        }
         done = wait_for_task(api, api.post("/api/generate", json=body).json()["data"]["task_id"])
         assert done["status"] == "SUCCESS", done["error_message"]
         video = tmp_path / "video.mp4"

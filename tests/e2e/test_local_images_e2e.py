@@ -27,8 +27,10 @@ HINT_PARTS = ("POST /api/upload", "HAPPYHORSE_ALLOW_PRIVATE_URLS=true")
 
 @pytest.fixture
 def server(server_factory) -> LiveServer:  # type: ignore[no-untyped-def]
-    return server_factory(HAPPYHORSE_ALLOW_PRIVATE_URLS="false",  # type: ignore[no-any-return]
-                          HAPPYHORSE_RATE_LIMIT_GENERATE="1000/second")
+    return server_factory(
+        HAPPYHORSE_ALLOW_PRIVATE_URLS="false",  # type: ignore[no-any-return]
+        HAPPYHORSE_RATE_LIMIT_GENERATE="1000/second",
+    )
 
 
 def video_size(path: Path) -> tuple[int, int]:
@@ -38,8 +40,9 @@ def video_size(path: Path) -> tuple[int, int]:
         return stream.width, stream.height
 
 
-def test_sdk_uploads_local_paths_for_frames_and_elements(server: LiveServer, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sdk_uploads_local_paths_for_frames_and_elements(
+    server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "first.png").write_bytes(png_bytes(90, 160, (240, 20, 20)))  # portrait: the video follows it
     (tmp_path / "last.png").write_bytes(png_bytes(90, 160, (20, 20, 240)))
     (tmp_path / "cat1.png").write_bytes(png_bytes(64, 64, (20, 200, 20)))
@@ -50,8 +53,13 @@ def test_sdk_uploads_local_paths_for_frames_and_elements(server: LiveServer, tmp
         assert url.startswith(server.url), url
         assert httpx.get(url).content == png_bytes(90, 160, (240, 20, 20))
 
-        task = client.generate_and_wait("A card turns from red to blue", duration=3, sound=False,
-                                        image_urls=["./first.png", tmp_path / "last.png"], **FAST_POLL)  # type: ignore[list-item]
+        task = client.generate_and_wait(
+            "A card turns from red to blue",
+            duration=3,
+            sound=False,
+            image_urls=["./first.png", tmp_path / "last.png"],
+            **FAST_POLL,
+        )  # type: ignore[list-item]
         assert task.succeeded, task.error_message
         sent = task.request["image_urls"]
         assert len(sent) == 2 and all(u.startswith(server.url) and "first.png" not in u for u in sent), sent
@@ -77,8 +85,9 @@ def test_async_client_uploads_local_paths(server: LiveServer, tmp_path: Path) ->
         async with happyhorse.AsyncClient(server.create_key(), server.url) as client:
             url = await client.upload(first)
             assert url.startswith(server.url)
-            return await client.generate_and_wait("A blue card", duration=3, sound=False,
-                                                  image_urls=[str(first)], **FAST_POLL)
+            return await client.generate_and_wait(
+                "A blue card", duration=3, sound=False, image_urls=[str(first)], **FAST_POLL
+            )
 
     task = asyncio.run(scenario())
     assert task.succeeded, task.error_message
@@ -87,13 +96,34 @@ def test_async_client_uploads_local_paths(server: LiveServer, tmp_path: Path) ->
 
 def test_cli_image_flag_takes_a_local_file(server: LiveServer, tmp_path: Path) -> None:
     (tmp_path / "first.png").write_bytes(png_bytes(90, 160, (240, 120, 20)))
-    env = {**server.env, "HAPPYHORSE_API_KEY": server.create_key(), "HAPPYHORSE_BASE_URL": server.url,
-           "HAPPYHORSE_POLL_FIRST_DELAY": "0.2", "HAPPYHORSE_POLL_INTERVAL": "0.3",
-           "HAPPYHORSE_POLL_MAX_INTERVAL": "0.5"}
+    env = {
+        **server.env,
+        "HAPPYHORSE_API_KEY": server.create_key(),
+        "HAPPYHORSE_BASE_URL": server.url,
+        "HAPPYHORSE_POLL_FIRST_DELAY": "0.2",
+        "HAPPYHORSE_POLL_INTERVAL": "0.3",
+        "HAPPYHORSE_POLL_MAX_INTERVAL": "0.5",
+    }
     done = subprocess.run(
-        [sys.executable, "-m", "happyhorse", "generate", "An orange card", "--image", "./first.png",
-         "--duration", "3", "--no-sound", "--out", "card.mp4"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "happyhorse",
+            "generate",
+            "An orange card",
+            "--image",
+            "./first.png",
+            "--duration",
+            "3",
+            "--no-sound",
+            "--out",
+            "card.mp4",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / done.stdout.strip()).resolve() == (tmp_path / "card.mp4").resolve()
@@ -101,9 +131,15 @@ def test_cli_image_flag_takes_a_local_file(server: LiveServer, tmp_path: Path) -
     assert height > width  # it rendered from the uploaded portrait image
 
 
-PRIVATE_URLS = ("http://127.0.0.1:9/cat.png", "http://localhost/cat.png", "http://[::1]:8000/cat.png",
-                "http://10.1.2.3/cat.png", "http://192.168.0.7/cat.png", "http://169.254.169.254/latest/meta-data/",
-                "http://2130706433/cat.png")
+PRIVATE_URLS = (
+    "http://127.0.0.1:9/cat.png",
+    "http://localhost/cat.png",
+    "http://[::1]:8000/cat.png",
+    "http://10.1.2.3/cat.png",
+    "http://192.168.0.7/cat.png",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://2130706433/cat.png",
+)
 
 
 def test_a_literally_private_image_host_is_refused_at_submit(server: LiveServer) -> None:
@@ -111,9 +147,10 @@ def test_a_literally_private_image_host_is_refused_at_submit(server: LiveServer)
         base = {"model": "happyhorse-1.0/video", "prompt": "A cat", "duration": 3, "sound": False}
         for url in PRIVATE_URLS:
             element = {"name": "cat", "element_input_urls": ["https://example.com/a.png", url]}
-            for body, field in (({**base, "image_urls": [url]}, "image_urls[0]"),
-                                ({**base, "prompt": "@cat", "happyhorse_elements": [element]},
-                                 "elements[0].element_input_urls[1]")):
+            for body, field in (
+                ({**base, "image_urls": [url]}, "image_urls[0]"),
+                ({**base, "prompt": "@cat", "happyhorse_elements": [element]}, "elements[0].element_input_urls[1]"),
+            ):
                 refused = client.post("/api/generate", json=body)
                 assert refused.status_code == 400, (url, refused.text)
                 payload = refused.json()
@@ -124,7 +161,8 @@ def test_a_literally_private_image_host_is_refused_at_submit(server: LiveServer)
 
 
 def test_private_hosts_pass_with_allow_private_and_resolved_names_fail_at_fetch_with_the_hint(
-        server_factory, image_server) -> None:  # type: ignore[no-untyped-def]
+    server_factory, image_server
+) -> None:  # type: ignore[no-untyped-def]
     url = image_server.put("a.png", png_bytes(64, 64, (200, 30, 30)))
     assert url.startswith("http://127.0.0.1")
     allowed = server_factory(HAPPYHORSE_ALLOW_PRIVATE_URLS="true")
@@ -149,4 +187,3 @@ def test_private_hosts_pass_with_allow_private_and_resolved_names_fail_at_fetch_
     assert task["status"] == "FAILED"
     assert "loopback" in task["error_message"]
     assert all(part in task["error_message"] for part in HINT_PARTS), task["error_message"]
-

@@ -32,8 +32,9 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 
 @pytest.mark.parametrize("mode", ["embedded", "distributed"])
-def test_metrics_report_the_deployment(mode: str, server_factory: Callable[..., LiveServer],
-                                       cluster_factory: Callable[..., Cluster], image_server) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_report_the_deployment(
+    mode: str, server_factory: Callable[..., LiveServer], cluster_factory: Callable[..., Cluster], image_server
+) -> None:  # type: ignore[no-untyped-def]
     server = server_factory() if mode == "embedded" else cluster_factory(apis=2).apis[0]
     client = server.client(server.create_key(credits=10_000))
     ok = client.post("/api/generate", json=BODY).json()["data"]["task_id"]
@@ -53,8 +54,9 @@ def test_metrics_report_the_deployment(mode: str, server_factory: Callable[..., 
     assert sample(text, "happyhorse_http_requests_total", route="/api/status", status="200") >= 2
     assert sample(text, "happyhorse_http_request_duration_seconds_count", route="/api/generate") == 2
     if mode == "embedded":  # the process that rendered reports the render
-        assert sample(text, "happyhorse_render_seconds_count", engine="synthetic", mode="std",
-                      type="text-to-video") == 1
+        assert (
+            sample(text, "happyhorse_render_seconds_count", engine="synthetic", mode="std", type="text-to-video") == 1
+        )
     else:  # every API node tells the same deployment-wide story
         other = httpx.get(f"{server.cluster.apis[1].url}/metrics").text  # type: ignore[attr-defined]
         for name in ("happyhorse_credits_debited_total", "happyhorse_credits_refunded_total", "happyhorse_queue_depth"):
@@ -98,9 +100,12 @@ def test_worker_metrics_port_reports_its_renders(cluster_factory: Callable[..., 
     answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
     # the worker rendered it, so the worker (not the API) reports the render's time
-    assert sample(answer.text, "happyhorse_render_seconds_count", engine="synthetic", mode="std",
-                  type="text-to-video") == 1
-    assert sample(answer.text, "happyhorse_render_seconds_sum", engine="synthetic", mode="std",
-                  type="text-to-video") > 0
+    assert (
+        sample(answer.text, "happyhorse_render_seconds_count", engine="synthetic", mode="std", type="text-to-video")
+        == 1
+    )
+    assert (
+        sample(answer.text, "happyhorse_render_seconds_sum", engine="synthetic", mode="std", type="text-to-video") > 0
+    )
     api = httpx.get(f"{server.url}/metrics").text
     assert "happyhorse_render_seconds_count{" not in api  # the API node rendered nothing

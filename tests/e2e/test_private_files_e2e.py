@@ -33,8 +33,14 @@ def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
     env = base_env(data_dir)
     log_path = tmp_path / "server.log"
     log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
-    process = subprocess.Popen([*HAPPYHORSE, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=no_umask)
+    process = subprocess.Popen(
+        [*HAPPYHORSE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=no_umask,
+    )
     server = LiveServer(f"http://127.0.0.1:{port}", data_dir, env, process, log_path, port)
     try:
         _wait_healthy(server)
@@ -59,8 +65,14 @@ def test_serve_makes_its_data_dir_database_and_key_owner_only(fresh_server: Live
 
 def test_admin_commands_on_a_new_data_dir_make_it_private(tmp_path: Path) -> None:
     data_dir = tmp_path / "admin" / "data"
-    made = subprocess.run([*HAPPYHORSE, "keys", "create", "--name", "me", "--data-dir", str(data_dir)],
-                          env=base_env(data_dir), capture_output=True, text=True, timeout=120, preexec_fn=no_umask)
+    made = subprocess.run(
+        [*HAPPYHORSE, "keys", "create", "--name", "me", "--data-dir", str(data_dir)],
+        env=base_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=no_umask,
+    )
     assert made.returncode == 0, made.stderr
     assert mode(data_dir) == 0o700
     assert mode(data_dir / "happyhorse.db") == 0o600

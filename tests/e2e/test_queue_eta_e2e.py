@@ -16,8 +16,9 @@ LONG = {**SHORT, "mode": "pro", "duration": 15, "sound": True}
 
 
 @pytest.mark.parametrize("mode", ["embedded", "distributed"])
-def test_position_and_estimate(mode: str, server_factory: Callable[..., LiveServer],
-                               cluster_factory: Callable[..., Cluster]) -> None:
+def test_position_and_estimate(
+    mode: str, server_factory: Callable[..., LiveServer], cluster_factory: Callable[..., Cluster]
+) -> None:
     server = server_factory() if mode == "embedded" else cluster_factory().apis[0]
     client = server.client(server.create_key(credits=100_000))
 

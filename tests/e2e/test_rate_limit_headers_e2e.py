@@ -17,15 +17,18 @@ def quota(response) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
 
 
 def test_headers_count_down_to_the_429(server_factory: Callable[..., LiveServer]) -> None:
-    server = server_factory(HAPPYHORSE_RATE_LIMIT_STATUS="4/minute;100/hour",
-                            HAPPYHORSE_RATE_LIMIT_GENERATE="3/minute")
+    server = server_factory(HAPPYHORSE_RATE_LIMIT_STATUS="4/minute;100/hour", HAPPYHORSE_RATE_LIMIT_GENERATE="3/minute")
     client = server.client(server.create_key(credits=10_000))
     body = {"model": "happyhorse-1.0/video", "prompt": "a horse", "duration": 3}
     task_id = client.post("/api/generate", json=body).json()["data"]["task_id"]
 
     seen = []
-    for path, params in (("/api/status", {"task_id": task_id}), ("/api/credits", {}),
-                         ("/api/tasks", {}), ("/api/status", {"task_id": "n92unknown"})):
+    for path, params in (
+        ("/api/status", {"task_id": task_id}),
+        ("/api/credits", {}),
+        ("/api/tasks", {}),
+        ("/api/status", {"task_id": "n92unknown"}),
+    ):
         response = client.get(path, params=params)
         assert response.status_code in (200, 404), response.text
         seen.append(quota(response))

@@ -30,8 +30,12 @@ def decode(path: Path) -> dict:
     """Frames (RGB arrays), fps, and the audio stream's codec and duration."""
     with av.open(str(path)) as container:
         video = container.streams.video[0]
-        info = {"fps": float(video.average_rate), "codec": video.codec_context.name,
-                "width": video.codec_context.width, "height": video.codec_context.height}
+        info = {
+            "fps": float(video.average_rate),
+            "codec": video.codec_context.name,
+            "width": video.codec_context.width,
+            "height": video.codec_context.height,
+        }
         audio = container.streams.audio[0] if container.streams.audio else None
         info["audio_codec"] = audio.codec_context.name if audio else None
         info["audio_seconds"] = float(audio.duration * audio.time_base) if audio and audio.duration else None
@@ -97,8 +101,11 @@ def test_image_is_fitted_by_cover_and_centre_crop(api_server: LiveServer, tmp_pa
 
 
 def test_multi_shot_with_sound_in_one_file(api_server: LiveServer, tmp_path: Path) -> None:
-    shots = [{"prompt": "a door opens", "duration": 1}, {"prompt": "a cat walks in", "duration": 2},
-             {"prompt": "the cat sleeps by the fire", "duration": 1}]
+    shots = [
+        {"prompt": "a door opens", "duration": 1},
+        {"prompt": "a cat walks in", "duration": 2},
+        {"prompt": "the cat sleeps by the fire", "duration": 1},
+    ]
     data, path = render(api_server, tmp_path, multi_shots=True, sound=True, multi_prompt=shots, duration=None)
     video = decode(path)
     assert abs(len(video["frames"]) - 96) <= 1

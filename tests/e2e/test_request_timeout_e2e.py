@@ -32,7 +32,7 @@ def closed_after(sock: socket.socket, drip: bytes, every: float, give_up: float)
             continue
         if position < len(drip):
             try:
-                sock.send(drip[position:position + 1])
+                sock.send(drip[position : position + 1])
             except (BrokenPipeError, ConnectionResetError):
                 return time.monotonic() - started
             position += 1
@@ -57,8 +57,7 @@ def test_a_silent_connection_and_a_dripping_body_are_cut_off(timed_server: LiveS
         gone = closed_after(sock, b"", every=0.2, give_up=TIMEOUT + 6)
     assert gone is not None and gone < TIMEOUT + 2.5
 
-    head = (b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 400\r\n\r\n")
+    head = b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n"
     with socket.create_connection(("127.0.0.1", timed_server.port)) as sock:
         sock.sendall(head)
         gone = closed_after(sock, b"{" + b" " * 398 + b"}", every=0.2, give_up=TIMEOUT + 6)
@@ -70,7 +69,7 @@ def test_ordinary_clients_are_untouched(timed_server: LiveServer) -> None:
     with socket.create_connection(("127.0.0.1", timed_server.port)) as sock:
         head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
         for i in range(0, len(head), 8):
-            sock.send(head[i:i + 8])
+            sock.send(head[i : i + 8])
             time.sleep(TIMEOUT * 0.7 / (len(head) / 8))
         sock.settimeout(5)
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
@@ -82,13 +81,13 @@ def test_ordinary_clients_are_untouched(timed_server: LiveServer) -> None:
             assert api.get("/healthz").status_code == 200
             time.sleep(1.0)
         # An answer that takes longer than the timeout (the status stream of a render) is not the client's delay.
-        body = {"model": "happyhorse-1.0/video", "prompt": "a long ride", "duration": 15, "mode": "pro",
-                "sound": True}
+        body = {"model": "happyhorse-1.0/video", "prompt": "a long ride", "duration": 15, "mode": "pro", "sound": True}
         task_id = api.post("/api/generate", json=body).json()["data"]["task_id"]
         started = time.monotonic()
         events = []
-        with api.stream("GET", "/api/status/stream", params={"task_id": task_id},
-                        timeout=httpx.Timeout(60, read=60)) as stream:
+        with api.stream(
+            "GET", "/api/status/stream", params={"task_id": task_id}, timeout=httpx.Timeout(60, read=60)
+        ) as stream:
             for line in stream.iter_lines():
                 if line.startswith("data:"):
                     events.append(line)

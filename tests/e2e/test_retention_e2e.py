@@ -17,8 +17,9 @@ pytestmark = pytest.mark.e2e
 BODY = {"model": "happyhorse-1.0/video", "prompt": "a horse", "duration": 3, "sound": False}
 
 
-def start(mode: str, server_factory: Callable[..., LiveServer], cluster_factory: Callable[..., Cluster],
-          **env: str) -> LiveServer:
+def start(
+    mode: str, server_factory: Callable[..., LiveServer], cluster_factory: Callable[..., Cluster], **env: str
+) -> LiveServer:
     return server_factory(**env) if mode == "embedded" else cluster_factory(**env).apis[0]
 
 
@@ -38,10 +39,16 @@ def parse(moment: str) -> datetime:
 
 
 @pytest.mark.parametrize("mode", ["embedded", "distributed"])
-def test_results_expire_after_the_retention(mode: str, server_factory: Callable[..., LiveServer],
-                                            cluster_factory: Callable[..., Cluster]) -> None:
-    server = start(mode, server_factory, cluster_factory, HAPPYHORSE_RESULT_RETENTION="4",
-                   HAPPYHORSE_RETENTION_SWEEP_INTERVAL="0.5")
+def test_results_expire_after_the_retention(
+    mode: str, server_factory: Callable[..., LiveServer], cluster_factory: Callable[..., Cluster]
+) -> None:
+    server = start(
+        mode,
+        server_factory,
+        cluster_factory,
+        HAPPYHORSE_RESULT_RETENTION="4",
+        HAPPYHORSE_RETENTION_SWEEP_INTERVAL="0.5",
+    )
     client = server.client(server.create_key(credits=10_000))
     before = stored_results(server)
     task_id = client.post("/api/generate", json=BODY).json()["data"]["task_id"]
@@ -66,8 +73,9 @@ def test_results_expire_after_the_retention(mode: str, server_factory: Callable[
 
 
 @pytest.mark.parametrize("mode", ["embedded", "distributed"])
-def test_delete_now(mode: str, server_factory: Callable[..., LiveServer],
-                    cluster_factory: Callable[..., Cluster]) -> None:
+def test_delete_now(
+    mode: str, server_factory: Callable[..., LiveServer], cluster_factory: Callable[..., Cluster]
+) -> None:
     server = start(mode, server_factory, cluster_factory)
     client = server.client(server.create_key(credits=10_000))
     before = stored_results(server)
@@ -81,8 +89,9 @@ def test_delete_now(mode: str, server_factory: Callable[..., LiveServer],
     assert deleted.status_code == 200, deleted.text
     view = deleted.json()["data"]
     assert view["response"] is None and view["expired"] is True and view["status"] == "SUCCESS"
-    assert {k: v for k, v in status(client, task_id).items() if k != "updated_at"} == \
-        {k: v for k, v in view.items() if k != "updated_at"}
+    assert {k: v for k, v in status(client, task_id).items() if k != "updated_at"} == {
+        k: v for k, v in view.items() if k != "updated_at"
+    }
     assert client.delete(f"/api/tasks/{task_id}").status_code == 200  # again: nothing changes
 
     busy = client.delete(f"/api/tasks/{long}")
@@ -120,8 +129,7 @@ def test_sdk_and_cli_delete(live_server: LiveServer) -> None:
         assert gone.expired and gone.video_url is None and gone.succeeded
         sdk.wait(second.task_id, first_delay=0.2, interval=0.2, max_interval=0.5)
     env = {**live_server.env, "HAPPYHORSE_API_KEY": key, "HAPPYHORSE_BASE_URL": live_server.url}
-    proc = subprocess.run([*HAPPYHORSE, "delete", second.task_id], env=env, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run([*HAPPYHORSE, "delete", second.task_id], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     with happyhorse.Client(api_key=key, base_url=live_server.url) as sdk:
         assert sdk.status(second.task_id).expired

@@ -14,8 +14,11 @@ pytestmark = pytest.mark.e2e
 
 def test_a_body_that_is_not_json_says_so_and_where(live_server) -> None:
     with live_server.client(live_server.create_key()) as client:
-        response = client.post("/api/generate", content=b'{"model": "happyhorse-1.0/video", prompt}',
-                               headers={"Content-Type": "application/json"})
+        response = client.post(
+            "/api/generate",
+            content=b'{"model": "happyhorse-1.0/video", prompt}',
+            headers={"Content-Type": "application/json"},
+        )
         assert response.status_code == 400
         body = response.json()
         assert body["error_code"] == "INVALID_REQUEST"
@@ -27,8 +30,9 @@ def test_a_body_that_is_not_json_says_so_and_where(live_server) -> None:
 
 def test_files_errors_answer_in_one_json_envelope(live_server) -> None:
     with live_server.client(live_server.create_key()) as client:
-        task = client.post("/api/generate", json={"model": "happyhorse-1.0/video", "prompt": "a red ball",
-                                                  "duration": 3}).json()["data"]
+        task = client.post(
+            "/api/generate", json={"model": "happyhorse-1.0/video", "prompt": "a red ball", "duration": 3}
+        ).json()["data"]
         data = wait_for_task(client, task["task_id"])
     assert data["status"] == "SUCCESS", data
     url = data["response"]["resultUrls"][0]
@@ -36,8 +40,14 @@ def test_files_errors_answer_in_one_json_envelope(live_server) -> None:
     parts = urlsplit(url)
     tampered = url.replace("signature=", "signature=00")
     missing = f"{parts.scheme}://{parts.netloc}/files/no-such-video.mp4?{parts.query}"
-    answers = {name: httpx.get(target) for name, target in
-               {"tampered": tampered, "expired": url.replace("expires=", "expires=1"), "missing": missing}.items()}
+    answers = {
+        name: httpx.get(target)
+        for name, target in {
+            "tampered": tampered,
+            "expired": url.replace("expires=", "expires=1"),
+            "missing": missing,
+        }.items()
+    }
     assert answers["tampered"].status_code == 403
     assert answers["expired"].status_code == 403
     assert answers["missing"].status_code in (403, 404)

@@ -36,8 +36,9 @@ def read_stream(client: httpx.Client, task_id: str) -> tuple[list[dict], list[fl
 
 
 @pytest.mark.parametrize("mode", ["embedded", "distributed"])
-def test_stream_follows_a_task_to_its_end(mode: str, server_factory: Callable[..., LiveServer],
-                                          cluster_factory: Callable[..., Cluster]) -> None:
+def test_stream_follows_a_task_to_its_end(
+    mode: str, server_factory: Callable[..., LiveServer], cluster_factory: Callable[..., Cluster]
+) -> None:
     if mode == "embedded":
         submit_to = watch_on = server_factory()
     else:  # submitted on one API node, streamed from the other, rendered by a worker

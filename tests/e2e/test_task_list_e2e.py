@@ -107,10 +107,16 @@ def test_sdk_and_cli_follow_the_cursors(live_server: LiveServer) -> None:
     assert asyncio.run(listed()) == ids[::-1]
 
     env = {"HAPPYHORSE_API_KEY": key, "HAPPYHORSE_BASE_URL": live_server.url}
-    proc = subprocess.run([*HAPPYHORSE, "tasks", "--limit", "2", "--json"], env={**live_server.env, **env},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [*HAPPYHORSE, "tasks", "--limit", "2", "--json"],
+        env={**live_server.env, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert [t["task_id"] for t in json.loads(proc.stdout)] == ids[:0:-1]
-    proc = subprocess.run([*HAPPYHORSE, "tasks"], env={**live_server.env, **env}, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [*HAPPYHORSE, "tasks"], env={**live_server.env, **env}, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0 and all(task_id in proc.stdout for task_id in ids), proc.stdout

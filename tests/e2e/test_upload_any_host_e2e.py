@@ -45,8 +45,13 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     env = base_env(data_dir, HAPPYHORSE_ALLOW_PRIVATE_URLS="false")
     log_path = data_dir / "server.log"
     log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
-    process = subprocess.Popen([*HAPPYHORSE, "serve", "--host", "0.0.0.0", "--port", str(port)], env=env,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [*HAPPYHORSE, "serve", "--host", "0.0.0.0", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     server = LiveServer(f"http://127.0.0.1:{port}", data_dir, env, process, log_path, port)
     try:
         _wait_healthy(server)
@@ -66,12 +71,18 @@ def first_frame_mean(video: bytes, tmp: Path) -> np.ndarray:
 def render_from_upload(api: httpx.Client, host_header: str | None, tmp: Path) -> str:
     """Upload a red picture (through ``host_header`` if given), render image-to-video from its URL."""
     headers = {"Host": host_header} if host_header else {}
-    uploaded = api.post("/api/upload", files={"file": ("red.png", png_bytes(160, 90, RED, pattern=False))},
-                        headers=headers)
+    uploaded = api.post(
+        "/api/upload", files={"file": ("red.png", png_bytes(160, 90, RED, pattern=False))}, headers=headers
+    )
     assert uploaded.status_code == 200, uploaded.text
     url = uploaded.json()["data"]["url"]
-    body = {"model": "happyhorse-1.0/video", "prompt": "the red card", "duration": 3, "sound": False,
-            "image_urls": [url]}
+    body = {
+        "model": "happyhorse-1.0/video",
+        "prompt": "the red card",
+        "duration": 3,
+        "sound": False,
+        "image_urls": [url],
+    }
     created = api.post("/api/generate", json=body, headers=headers)
     assert created.status_code == 200, created.text
     done = wait_for_task(api, created.json()["data"]["task_id"])
@@ -85,8 +96,11 @@ def test_an_upload_through_the_lan_address_renders(open_server: LiveServer, tmp_
     lan = lan_address()
     if lan is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
-    with httpx.Client(base_url=f"http://{lan}:{open_server.port}", timeout=30,
-                      headers={"Authorization": f"Bearer {open_server.create_key()}"}) as api:
+    with httpx.Client(
+        base_url=f"http://{lan}:{open_server.port}",
+        timeout=30,
+        headers={"Authorization": f"Bearer {open_server.create_key()}"},
+    ) as api:
         url = render_from_upload(api, None, tmp_path)
     assert url.startswith(f"http://{lan}:{open_server.port}/uploads/"), url
 
@@ -100,7 +114,11 @@ def test_an_upload_through_a_hostname_renders(open_server: LiveServer, tmp_path:
 
         # Not a bypass of the guard: an upload-shaped URL this server holds no file for is still refused.
         missing = url.rsplit("/", 1)[0] + "/" + "Z" * 32 + ".png"
-        body = {"model": "happyhorse-1.0/video", "prompt": "x", "duration": 3, "image_urls": [
-            missing.replace("studio-box.lan", "10.1.2.3")]}
+        body = {
+            "model": "happyhorse-1.0/video",
+            "prompt": "x",
+            "duration": 3,
+            "image_urls": [missing.replace("studio-box.lan", "10.1.2.3")],
+        }
         refused = api.post("/api/generate", json=body)
         assert refused.status_code == 400 and "POST /api/upload" in refused.json()["message"]

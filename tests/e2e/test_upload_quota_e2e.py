@@ -57,8 +57,11 @@ def test_the_quota_holds_for_parallel_uploads_of_a_keyless_of_credit_account(quo
     assert stored(quota_server) <= QUOTA
 
     # /v1/videos' input_reference is an upload too.
-    video = broke.post("/v1/videos", data={"model": "sora-2", "prompt": "a horse", "seconds": "4"},
-                       files={"input_reference": ("x.png", noise_png(99), "image/png")})
+    video = broke.post(
+        "/v1/videos",
+        data={"model": "sora-2", "prompt": "a horse", "seconds": "4"},
+        files={"input_reference": ("x.png", noise_png(99), "image/png")},
+    )
     assert video.status_code == 413 and video.json()["error"]["code"] == "request_too_large"
 
     # Another account has a quota of its own.
@@ -68,8 +71,11 @@ def test_the_quota_holds_for_parallel_uploads_of_a_keyless_of_credit_account(quo
 
 
 def test_retention_gives_the_quota_back(server_factory) -> None:
-    server = server_factory(HAPPYHORSE_UPLOAD_QUOTA_BYTES=str(QUOTA), HAPPYHORSE_RESULT_RETENTION="2",
-                            HAPPYHORSE_RETENTION_SWEEP_INTERVAL="0.5")
+    server = server_factory(
+        HAPPYHORSE_UPLOAD_QUOTA_BYTES=str(QUOTA),
+        HAPPYHORSE_RESULT_RETENTION="2",
+        HAPPYHORSE_RETENTION_SWEEP_INTERVAL="0.5",
+    )
     api = server.client(server.create_key(credits=0))
     for i in range(3):
         assert upload(api, noise_png(i)).status_code == 200

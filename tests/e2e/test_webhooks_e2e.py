@@ -34,8 +34,9 @@ def receivers() -> Callable[..., WebhookReceiver]:
         receiver.close()
 
 
-def start(mode: str, server_factory: Callable[..., LiveServer], cluster_factory: Callable[..., Cluster],
-          **env: str) -> LiveServer:
+def start(
+    mode: str, server_factory: Callable[..., LiveServer], cluster_factory: Callable[..., Cluster], **env: str
+) -> LiveServer:
     env = {"HAPPYHORSE_WEBHOOK_RETRY_DELAYS": "0.3,0.3,0.3", **env}
     return server_factory(**env) if mode == "embedded" else cluster_factory(**env).apis[0]
 
@@ -57,8 +58,13 @@ def without_urls(task: dict) -> dict:
 
 
 @pytest.mark.parametrize("mode", ["embedded", "distributed"])
-def test_signed_events_for_endpoints_and_callback_urls(mode: str, server_factory, cluster_factory,  # type: ignore[no-untyped-def]
-                                                        receivers, image_server) -> None:
+def test_signed_events_for_endpoints_and_callback_urls(
+    mode: str,
+    server_factory,
+    cluster_factory,  # type: ignore[no-untyped-def]
+    receivers,
+    image_server,
+) -> None:
     server = start(mode, server_factory, cluster_factory)
     endpoint, callback = receivers(), receivers()
     key, _account, secret = account_with_endpoint(server, endpoint.url)
@@ -148,8 +154,16 @@ def test_url_rules(server_factory, receivers) -> None:  # type: ignore[no-untype
     server = server_factory(HAPPYHORSE_ALLOW_PRIVATE_URLS="false")
     info = server.create_key_info(credits=10_000)
     client = server.client(info["api_key"])
-    for url in ("ftp://example.com/x", "not a url", "https://example.com/" + "x" * 2048, "http://10.0.0.7/hook",
-                "http://127.0.0.1:9/hook", "http://localhost/hook", "http://[::1]/hook", "http://169.254.169.254/"):
+    for url in (
+        "ftp://example.com/x",
+        "not a url",
+        "https://example.com/" + "x" * 2048,
+        "http://10.0.0.7/hook",
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/",
+    ):
         response = client.post("/api/generate", json={**BODY, "callback_url": url})
         assert response.status_code == 400, url
         assert response.json()["error_code"] == "INVALID_REQUEST" and "callback_url" in response.json()["message"]

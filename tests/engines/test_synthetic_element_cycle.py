@@ -16,8 +16,15 @@ def pixels(frame: np.ndarray, colour: tuple[int, int, int]) -> int:
 
 def render(num_frames: int, images: int) -> list[np.ndarray]:
     pictures = [np.full((90, 120, 3), colour, np.uint8) for colour in COLOURS[:images]]
-    shot = Shot(index=0, prompt="@hero crosses the bridge", num_frames=num_frames, width=320, height=180, seed=7,
-                elements=[Element("hero", "a cube", pictures)])
+    shot = Shot(
+        index=0,
+        prompt="@hero crosses the bridge",
+        num_frames=num_frames,
+        width=320,
+        height=180,
+        seed=7,
+        elements=[Element("hero", "a cube", pictures)],
+    )
     return list(SyntheticEngine().render(shot, lambda fraction: None).frames)
 
 

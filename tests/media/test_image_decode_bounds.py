@@ -70,8 +70,11 @@ def test_sideways_jpegs_and_other_formats_are_bounded_too() -> None:
     assert upright.shape[0] > upright.shape[1]  # rotated as displayed
     assert_covers_within_twice(upright.shape, (3000, 4000))
 
-    for img, fmt in ((photo(5000, 3000), "PNG"), (photo(5000, 3000).convert("P"), "PNG"),
-                     (photo(5000, 3000).convert("RGBA"), "WEBP")):
+    for img, fmt in (
+        (photo(5000, 3000), "PNG"),
+        (photo(5000, 3000).convert("P"), "PNG"),
+        (photo(5000, 3000).convert("RGBA"), "WEBP"),
+    ):
         decoded = decode_image(encoded(img, fmt), cover=FRAME)
         assert_covers_within_twice(decoded.shape, (5000, 3000))
 
@@ -100,8 +103,13 @@ print(json.dumps({"growth_mb": status("VmHWM") - before, "shape": list(decoded.s
 
 def peak_growth(path: Path, how: str) -> dict[str, object]:
     warm_up = base64.b64encode(encoded(photo(64, 48), "JPEG")).decode()
-    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(path), how, warm_up], capture_output=True,
-                         text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, str(path), how, warm_up],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return dict(json.loads(out.stdout))
 
 

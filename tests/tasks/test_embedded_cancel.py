@@ -63,7 +63,8 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Database, EmbeddedDispatc
 
 
 async def test_cancel_mid_render_refunds_fences_the_late_success_and_frees_the_slot(
-        setup: tuple[Database, EmbeddedDispatcher]) -> None:
+    setup: tuple[Database, EmbeddedDispatcher],
+) -> None:
     db, dispatcher = setup
     seen: list[TaskEvent] = []
 
@@ -75,8 +76,9 @@ async def test_cancel_mid_render_refunds_fences_the_late_success_and_frees_the_s
     dispatcher.engines.release = released.append  # type: ignore[method-assign,assignment]
     async with db.write() as session:
         account_id = (await accounts.create_account(session, "acct", 500)).id
-        task = await service.submit(session, account_id, None, parse_generate(dict(REQUEST)), 2,
-                                    events=dispatcher.events)
+        task = await service.submit(
+            session, account_id, None, parse_generate(dict(REQUEST)), 2, events=dispatcher.events
+        )
     claim = await dispatcher._claim_next()
     assert claim is not None and claim.task_id == task.id
     engine = HeldEngine()

@@ -184,8 +184,9 @@ async def test_cancel_racing_succeed_ends_in_exactly_one_outcome(db: Database) -
             task = await task_repo.get(session, task_id)
             assert task is not None
             assert task.status == (TaskStatus.CANCELLED if cancelled else TaskStatus.SUCCESS)
-            refunds = [e for e in await accounts.ledger(session, account_id)
-                       if e.kind == "refund" and e.task_id == task_id]
+            refunds = [
+                e for e in await accounts.ledger(session, account_id) if e.kind == "refund" and e.task_id == task_id
+            ]
         assert len(refunds) == (1 if cancelled else 0)
         outcomes.append(cancelled)
         async with db.write() as session:  # a second cancel changes nothing and refunds nothing
@@ -233,8 +234,7 @@ async def test_notify_from_one_connection_reaches_a_hub_listening_on_another(pg_
     try:
         account_id = await new_account(pg_db, 1000)
         async with pg_db.write() as session:
-            task = await service.submit(session, account_id, None, parse_generate(dict(REQUEST)), 2,
-                                        events=worker_hub)
+            task = await service.submit(session, account_id, None, parse_generate(dict(REQUEST)), 2, events=worker_hub)
             await asyncio.sleep(0.2)
             assert seen.events == []  # NOTIFY is delivered on commit, not before
         with pytest.raises(RuntimeError):

@@ -28,8 +28,10 @@ from happyhorse.worker.job import RenderJob, ShotSpec
 
 def models(tmp_path: Path, std: str = "parallel = { ulysses = 2 }", pro: str = "") -> Path:
     toml = tmp_path / "models.toml"
-    toml.write_text(f'[std]\ntext_to_video = {{ path = "/models/wan"{", " + std if std else ""} }}\n'
-                    f'[pro]\ntext_to_video = {{ path = "/models/wan"{", " + pro if pro else ""} }}\n')
+    toml.write_text(
+        f'[std]\ntext_to_video = {{ path = "/models/wan"{", " + std if std else ""} }}\n'
+        f'[pro]\ntext_to_video = {{ path = "/models/wan"{", " + pro if pro else ""} }}\n'
+    )
     return toml
 
 
@@ -61,8 +63,7 @@ def test_without_parallel_there_is_one_engine_per_gpu(tmp_path: Path) -> None:
 
 
 def test_profiles_asking_for_different_group_sizes_are_refused(tmp_path: Path) -> None:
-    mixed = Settings(engine="diffusers", gpus="0,1,2,3",
-                     models=models(tmp_path, pro="parallel = { ring = 4 }"))
+    mixed = Settings(engine="diffusers", gpus="0,1,2,3", models=models(tmp_path, pro="parallel = { ring = 4 }"))
     with pytest.raises(GroupingError, match=r"\[std\]\.text_to_video asks for 2, \[pro\]\.text_to_video asks for 4"):
         plan_slots(mixed)
 
@@ -76,27 +77,54 @@ def test_the_pool_makes_one_slot_per_group_with_the_groups_gpus(tmp_path: Path) 
 def test_each_rank_is_told_its_rank_and_where_to_meet() -> None:
     specs = rank_specs("engine-1", 2, 29512)
     assert [s.env for s in specs] == [
-        {"RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
-         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29512"} for r in (0, 1)]
+        {
+            "RANK": str(r),
+            "LOCAL_RANK": str(r),
+            "WORLD_SIZE": "2",
+            "LOCAL_WORLD_SIZE": "2",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": "29512",
+        }
+        for r in (0, 1)
+    ]
     assert [s.title for s in specs] == ["hh-e1-rank0", "hh-e1-rank1"]
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_serve_and_worker_refuse_gpus_that_cannot_be_grouped(tmp_path: Path, command: str) -> None:
-    env = {**os.environ, "HAPPYHORSE_ENGINE": "diffusers", "HAPPYHORSE_MODELS": str(models(tmp_path)),
-           "HAPPYHORSE_DATA_DIR": str(tmp_path / "data")}
-    proc = subprocess.run([sys.executable, "-m", "happyhorse", command, "--gpus", "0,1,2"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "HAPPYHORSE_ENGINE": "diffusers",
+        "HAPPYHORSE_MODELS": str(models(tmp_path)),
+        "HAPPYHORSE_DATA_DIR": str(tmp_path / "data"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "happyhorse", command, "--gpus", "0,1,2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "error: 3 GPU(s) (0,1,2) cannot form engine groups of 2" in proc.stderr
 
 
 # -- a real group of two CPU ranks (torch.distributed over gloo), synthetic engine ---------------------
 
+
 def job(tmp_path: Path, name: str, seconds: int = 1) -> RenderJob:
-    return RenderJob(task_id=name, attempt=1, output_path=str(tmp_path / f"{name}.mp4"), mode="std",
-                     aspect_ratio="16:9", sound=False, seed=3, cfg_scale=0.5, negative_prompt=None,
-                     shots=[ShotSpec("a lighthouse", seconds)])
+    return RenderJob(
+        task_id=name,
+        attempt=1,
+        output_path=str(tmp_path / f"{name}.mp4"),
+        mode="std",
+        aspect_ratio="16:9",
+        sound=False,
+        seed=3,
+        cfg_scale=0.5,
+        negative_prompt=None,
+        shots=[ShotSpec("a lighthouse", seconds)],
+    )
 
 
 def rank_pids(group: EngineGroup) -> list[int]:

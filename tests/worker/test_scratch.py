@@ -39,8 +39,9 @@ def test_only_leftovers_go(tmp_path: Path) -> None:
 def test_a_directory_another_process_holds_is_left_alone(tmp_path: Path) -> None:
     work = tmp_path / "held"
     make(work, *LEFT)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(work / scratch.LOCK_NAME)], stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(work / scratch.LOCK_NAME)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         assert scratch.claim_work_dir(work) == 0

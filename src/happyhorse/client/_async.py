@@ -146,8 +146,13 @@ class AsyncClient(BaseClient):
             WaitTimeout: ``timeout`` seconds passed first (``None``: wait forever).
         """
         loop = WaitLoop(
-            task_id, first_delay=first_delay, interval=interval, max_interval=max_interval,
-            timeout=timeout, clock=self._now, max_retries=self.max_retries,
+            task_id,
+            first_delay=first_delay,
+            interval=interval,
+            max_interval=max_interval,
+            timeout=timeout,
+            clock=self._now,
+            max_retries=self.max_retries,
         )
         while True:
             await self._sleep(loop.next_sleep())
@@ -214,8 +219,13 @@ class AsyncClient(BaseClient):
             except (StreamUnavailable, RateLimited, ServerError, httpx.TransportError, ValueError):
                 pass  # the stream is gone, busy or not offered: the public docs' polling takes over
         remaining = None if deadline is None else max(0.0, deadline - self._now())
-        async for task in self.poll(task_id, first_delay=first_poll_delay(first_delay, last), interval=interval,
-                                max_interval=max_interval, timeout=remaining):
+        async for task in self.poll(
+            task_id,
+            first_delay=first_poll_delay(first_delay, last),
+            interval=interval,
+            max_interval=max_interval,
+            timeout=remaining,
+        ):
             yield task
 
     async def stream(self, task_id: str, *, timeout: float | None = None) -> AsyncIterator[Task]:
@@ -236,8 +246,9 @@ class AsyncClient(BaseClient):
         read_timeout = httpx.Timeout(10.0, read=STREAM_READ_TIMEOUT)
         parser = SSEParser()
         last: Task | None = None
-        async with self._http.stream("GET", self._url(path), params={"task_id": task_id}, headers=headers,
-                               timeout=read_timeout) as response:
+        async with self._http.stream(
+            "GET", self._url(path), params={"task_id": task_id}, headers=headers, timeout=read_timeout
+        ) as response:
             if response.status_code >= 400:
                 await response.aread()
                 raise stream_failure(response)
@@ -271,7 +282,10 @@ class AsyncClient(BaseClient):
         task = await self.generate(prompt, **params)
         return await self.wait(
             task.task_id,
-            first_delay=first_delay, interval=interval, max_interval=max_interval, timeout=timeout,
+            first_delay=first_delay,
+            interval=interval,
+            max_interval=max_interval,
+            timeout=timeout,
         )
 
     async def download(self, task_or_url: Task | str, path: str | os.PathLike[str]) -> Path:
@@ -384,15 +398,17 @@ class AsyncClient(BaseClient):
         while True:
             try:
                 response = await self._http.request(
-                    method, self._url(path), params=params, json=json, files=files,
+                    method,
+                    self._url(path),
+                    params=params,
+                    json=json,
+                    files=files,
                     headers={**self._auth_headers(), **(headers or {})},
                 )
             except httpx.TransportError as exc:
                 delay = retry.after_network_error(exc)
                 if delay is None:
-                    raise APIConnectionError(
-                        f"could not reach {self.base_url}: {exc or type(exc).__name__}"
-                    ) from exc
+                    raise APIConnectionError(f"could not reach {self.base_url}: {exc or type(exc).__name__}") from exc
             else:
                 self._note_features(response)
                 delay = retry.after_response(response)

@@ -86,9 +86,7 @@ class BaseClient:
         return {"Authorization": f"Bearer {self.api_key}", "User-Agent": USER_AGENT}
 
     def _retry_state(self, *, idempotent: bool = True, deadline: float | None = None) -> RetryState:
-        return RetryState(
-            max_retries=self.max_retries, idempotent=idempotent, deadline=deadline, clock=self._now
-        )
+        return RetryState(max_retries=self.max_retries, idempotent=idempotent, deadline=deadline, clock=self._now)
 
 
 def build_generate_body(prompt: str | None, params: GenerateParams) -> dict[str, Any]:
@@ -235,9 +233,7 @@ def video_url_of(task_or_url: Task | str) -> tuple[str, str | None]:
     """The URL to download and the task id (if known) behind it."""
     if isinstance(task_or_url, Task):
         if not task_or_url.video_url:
-            raise HappyHorseError(
-                f"task {task_or_url.task_id} has no video (status {task_or_url.status})"
-            )
+            raise HappyHorseError(f"task {task_or_url.task_id} has no video (status {task_or_url.status})")
         return task_or_url.video_url, task_or_url.task_id
     return task_or_url, None
 
@@ -330,6 +326,7 @@ def local_inputs(image_urls: Sequence[Any] | None, elements: Sequence[ElementLik
 
 def with_uploads(params: GenerateParams, uploaded: Mapping[Any, str]) -> GenerateParams:
     """The parameters with each uploaded local file among the image and element URLs replaced by its URL."""
+
     def swap(urls: Sequence[Any]) -> list[str]:
         return [uploaded.get(url, url) if is_local_path(url) else url for url in urls]
 

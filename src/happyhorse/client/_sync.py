@@ -146,8 +146,13 @@ class Client(BaseClient):
             WaitTimeout: ``timeout`` seconds passed first (``None``: wait forever).
         """
         loop = WaitLoop(
-            task_id, first_delay=first_delay, interval=interval, max_interval=max_interval,
-            timeout=timeout, clock=self._now, max_retries=self.max_retries,
+            task_id,
+            first_delay=first_delay,
+            interval=interval,
+            max_interval=max_interval,
+            timeout=timeout,
+            clock=self._now,
+            max_retries=self.max_retries,
         )
         while True:
             self._sleep(loop.next_sleep())
@@ -214,8 +219,13 @@ class Client(BaseClient):
             except (StreamUnavailable, RateLimited, ServerError, httpx.TransportError, ValueError):
                 pass  # the stream is gone, busy or not offered: the public docs' polling takes over
         remaining = None if deadline is None else max(0.0, deadline - self._now())
-        for task in self.poll(task_id, first_delay=first_poll_delay(first_delay, last), interval=interval,
-                                max_interval=max_interval, timeout=remaining):
+        for task in self.poll(
+            task_id,
+            first_delay=first_poll_delay(first_delay, last),
+            interval=interval,
+            max_interval=max_interval,
+            timeout=remaining,
+        ):
             yield task
 
     def stream(self, task_id: str, *, timeout: float | None = None) -> Iterator[Task]:
@@ -235,8 +245,9 @@ class Client(BaseClient):
         read_timeout = httpx.Timeout(10.0, read=STREAM_READ_TIMEOUT)
         parser = SSEParser()
         last: Task | None = None
-        with self._http.stream("GET", self._url(path), params={"task_id": task_id}, headers=headers,
-                               timeout=read_timeout) as response:
+        with self._http.stream(
+            "GET", self._url(path), params={"task_id": task_id}, headers=headers, timeout=read_timeout
+        ) as response:
             if response.status_code >= 400:
                 response.read()
                 raise stream_failure(response)
@@ -270,7 +281,10 @@ class Client(BaseClient):
         task = self.generate(prompt, **params)
         return self.wait(
             task.task_id,
-            first_delay=first_delay, interval=interval, max_interval=max_interval, timeout=timeout,
+            first_delay=first_delay,
+            interval=interval,
+            max_interval=max_interval,
+            timeout=timeout,
         )
 
     def download(self, task_or_url: Task | str, path: str | os.PathLike[str]) -> Path:
@@ -382,15 +396,17 @@ class Client(BaseClient):
         while True:
             try:
                 response = self._http.request(
-                    method, self._url(path), params=params, json=json, files=files,
+                    method,
+                    self._url(path),
+                    params=params,
+                    json=json,
+                    files=files,
                     headers={**self._auth_headers(), **(headers or {})},
                 )
             except httpx.TransportError as exc:
                 delay = retry.after_network_error(exc)
                 if delay is None:
-                    raise APIConnectionError(
-                        f"could not reach {self.base_url}: {exc or type(exc).__name__}"
-                    ) from exc
+                    raise APIConnectionError(f"could not reach {self.base_url}: {exc or type(exc).__name__}") from exc
             else:
                 self._note_features(response)
                 delay = retry.after_response(response)

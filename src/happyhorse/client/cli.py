@@ -135,6 +135,7 @@ def cli_command() -> str:
     ``happyhorse`` when that is what PATH finds; else the script's path (``.venv/bin/happyhorse``
     after ``make run``), relative to the working directory when it lies inside it.
     """
+
     def shown(path: Path) -> str:
         try:
             return str(path.absolute().relative_to(Path.cwd()))
@@ -272,8 +273,13 @@ def _wait_live(client: Client, task_id: str, settings: dict[str, float]) -> Task
                 queue = f"#{final.queue_position} in queue" if final.queue_position else ""
                 if final.eta_seconds:
                     queue = f"{queue}  ~{final.eta_seconds}s left".strip()
-                display.update(row, description=f"{label} {task_id}", completed=final.progress or 0,
-                               percent=f"{final.progress:.0f}%" if final.progress is not None else "", queue=queue)
+                display.update(
+                    row,
+                    description=f"{label} {task_id}",
+                    completed=final.progress or 0,
+                    percent=f"{final.progress:.0f}%" if final.progress is not None else "",
+                    queue=queue,
+                )
     except KeyboardInterrupt:
         typer.echo(f"\ninterrupted; the task keeps rendering: {cli_command()} status {task_id}", err=True)
         raise typer.Exit(130) from None

@@ -90,9 +90,7 @@ class RateLimited(APIError):
         retry_after: seconds the server asked us to wait (its ``Retry-After``), or ``None``.
     """
 
-    def __init__(
-        self, status: int, error_code: str | None, message: str, *, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, status: int, error_code: str | None, message: str, *, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(status, error_code, message)
 
@@ -137,9 +135,7 @@ class WaitTimeout(HappyHorseError):
         self.task_id = task_id
         self.timeout = timeout
         self.task = task
-        super().__init__(
-            f"task {task_id} is still in progress after {timeout:g}s; check it again later"
-        )
+        super().__init__(f"task {task_id} is still in progress after {timeout:g}s; check it again later")
 
 
 # The one status → exception map. Anything else in 4xx is a plain APIError.
@@ -153,9 +149,7 @@ _BY_STATUS: dict[int, type[APIError]] = {
 }
 
 
-def api_error(
-    status: int, error_code: str | None, message: str, *, retry_after: float | None = None
-) -> APIError:
+def api_error(status: int, error_code: str | None, message: str, *, retry_after: float | None = None) -> APIError:
     """Build the exception for an error response: the one place statuses become classes."""
     if status == 429:
         return RateLimited(status, error_code, message, retry_after=retry_after)

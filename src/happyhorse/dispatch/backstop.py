@@ -49,9 +49,13 @@ async def discard_result(store: ResultStore | None, task_id: str, attempt: int) 
         log.warning("could not delete a stray result of task %s attempt %s", task_id, attempt, exc_info=True)
 
 
-async def recover_running(db: Database, events: EventHub | None, store: ResultStore | None,
-                          reason: Callable[[Task], str | None],
-                          heartbeat_before: datetime | None = None) -> list[tuple[Task, str]]:
+async def recover_running(
+    db: Database,
+    events: EventHub | None,
+    store: ResultStore | None,
+    reason: Callable[[Task], str | None],
+    heartbeat_before: datetime | None = None,
+) -> list[tuple[Task, str]]:
     """Retry or fail each RUNNING task (heartbeat older than ``heartbeat_before``) for which ``reason``
     gives a reason (None: leave it); returns each task acted on with "requeued", "failed" or "unchanged"."""
     async with db.read() as session:
@@ -73,9 +77,16 @@ class Backstop:
     """The periodic pass beside a runner. ``rendering(task_id)`` says whether a live render of this
     process holds the task; with ``worker_id`` (embedded mode) orphaned RUNNING tasks are recovered too."""
 
-    def __init__(self, db: Database, runner: TaskRunner, store: ResultStore, events: EventHub | None,
-                 interval: float, rendering: Callable[[str], bool] = lambda _task_id: False,
-                 worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        runner: TaskRunner,
+        store: ResultStore,
+        events: EventHub | None,
+        interval: float,
+        rendering: Callable[[str], bool] = lambda _task_id: False,
+        worker_id: str | None = None,
+    ) -> None:
         self.db = db
         self.runner = runner
         self.store = store
@@ -101,8 +112,7 @@ class Backstop:
             try:
                 await self.sweep()
             except Exception as exc:  # the database is still refusing: the next pass retries
-                log.warning("backstop pass failed (%s: %s); retrying in %.0fs", type(exc).__name__, exc,
-                            self.interval)
+                log.warning("backstop pass failed (%s: %s); retrying in %.0fs", type(exc).__name__, exc, self.interval)
 
     async def sweep(self) -> dict[str, int]:
         """One pass; returns counts of what it did."""

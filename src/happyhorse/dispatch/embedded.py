@@ -51,8 +51,15 @@ class EmbeddedDispatcher:
         self.wake = asyncio.Event()
         self.running: dict[str, asyncio.Task[None]] = {}
         self.engine_of: dict[str, EngineProcess] = {}  # running task → the engine rendering it
-        self.backstop = Backstop(db, self.runner, store, self.events, settings.sweep_interval,
-                                 rendering=self.running.__contains__, worker_id=self.worker_id)
+        self.backstop = Backstop(
+            db,
+            self.runner,
+            store,
+            self.events,
+            settings.sweep_interval,
+            rendering=self.running.__contains__,
+            worker_id=self.worker_id,
+        )
         self.last_tick = time.monotonic()  # the loop's last sign of life (see ``problem``)
         self.last_error: str | None = None  # why the loop's last try failed, until one succeeds
         self._loop: asyncio.Task[None] | None = None
@@ -73,8 +80,9 @@ class EmbeddedDispatcher:
         try:
             await self.backstop.sweep()
         except Exception as exc:
-            log.warning("could not recover interrupted tasks yet (%s: %s); the backstop retries",
-                        type(exc).__name__, exc)
+            log.warning(
+                "could not recover interrupted tasks yet (%s: %s); the backstop retries", type(exc).__name__, exc
+            )
 
     async def enqueue(self, task_id: str) -> None:
         self.wake.set()
@@ -101,8 +109,12 @@ class EmbeddedDispatcher:
                 delay = RETRY_FIRST_S
             except Exception as exc:  # most often the database refusing writes: wait, then try again
                 self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                log.warning("dispatch failed (%s); retrying in %.1fs", self.last_error, delay,
-                            exc_info=not _is_database_error(exc))
+                log.warning(
+                    "dispatch failed (%s); retrying in %.1fs",
+                    self.last_error,
+                    delay,
+                    exc_info=not _is_database_error(exc),
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
 

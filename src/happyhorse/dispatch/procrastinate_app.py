@@ -51,8 +51,9 @@ async def open_checked(app: procrastinate.App) -> None:
     await app.open_async()
     if not await app.job_manager.check_connection_async():
         await app.close_async()
-        raise SchemaMissing("procrastinate's tables are missing: run `happyhorse db upgrade` against "
-                           "HAPPYHORSE_DATABASE_URL first")
+        raise SchemaMissing(
+            "procrastinate's tables are missing: run `happyhorse db upgrade` against HAPPYHORSE_DATABASE_URL first"
+        )
 
 
 async def defer_render(app: procrastinate.App, task_id: str, queue: str) -> bool:

@@ -44,8 +44,10 @@ def upgrade_procrastinate(database_url: str) -> str:
     target = latest_version()
     with psycopg.connect(conninfo(database_url), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (UPGRADE_LOCK_ID,))  # released when we disconnect
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version text NOT NULL, "
-                     "applied_at timestamptz NOT NULL DEFAULT now())")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version text NOT NULL, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
         row = conn.execute(f"SELECT version FROM {VERSION_TABLE}").fetchone()
         current = row[0] if row else None
         if current is None:

@@ -48,8 +48,14 @@ def job_tag(job_id: int | None) -> str:
 
 
 class Sweeper:
-    def __init__(self, db: Database, app: procrastinate.App, settings: Settings,
-                 store: ResultStore | None = None, events: EventHub | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        app: procrastinate.App,
+        settings: Settings,
+        store: ResultStore | None = None,
+        events: EventHub | None = None,
+    ) -> None:
         self.db = db
         self.events = events or EventHub(notify=True)  # distributed mode: transitions NOTIFY
         self.app = app
@@ -80,23 +86,32 @@ class Sweeper:
         async with self.db.write_engine.connect() as lock_conn, lock_conn.begin():
             if not await job_repo.try_sweep_lock(lock_conn):
                 return {}
-            counts = {"stalled": await self.recover_stalled_jobs(),
-                      "silent": await self.recover_silent_tasks(),
-                      "enqueued": await self.enqueue_missing()}
+            counts = {
+                "stalled": await self.recover_stalled_jobs(),
+                "silent": await self.recover_silent_tasks(),
+                "enqueued": await self.enqueue_missing(),
+            }
         if any(counts.values()):
             log.info("sweep: %s", counts)
         return counts
 
     async def recover_stalled_jobs(self) -> int:
-        stalled = list(await self.app.job_manager.get_stalled_jobs(
-            task_name=RENDER_TASK, seconds_since_heartbeat=self.settings.stall_timeout))
+        stalled = list(
+            await self.app.job_manager.get_stalled_jobs(
+                task_name=RENDER_TASK, seconds_since_heartbeat=self.settings.stall_timeout
+            )
+        )
         for job in stalled:
             task_id = str(job.task_kwargs.get("task_id", ""))
             outcome, attempt = "unchanged", 0
             async with self.db.write() as session:
                 task = await task_repo.get(session, task_id)
-                if (task is not None and task.status == TaskStatus.RUNNING and task.worker_id
-                        and task.worker_id.endswith(job_tag(job.id))):
+                if (
+                    task is not None
+                    and task.status == TaskStatus.RUNNING
+                    and task.worker_id
+                    and task.worker_id.endswith(job_tag(job.id))
+                ):
                     outcome = await service.retry_or_fail(session, task, "its worker stopped responding", self.events)
                     attempt = task.attempt
             if outcome != "unchanged":

@@ -19,19 +19,31 @@ from happyhorse.config import Settings
 
 
 def worker(
-    queue: Annotated[list[str] | None, typer.Option(
-        "--queue", metavar="NAME",
-        help="Queue(s) to take jobs from; repeat or comma-separate (HAPPYHORSE_QUEUE).")] = None,
-    concurrency: Annotated[int | None, typer.Option(
-        help="CPU engine processes when no GPU is used (HAPPYHORSE_ENGINE_PROCESSES; default 1).", min=1)] = None,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queue", metavar="NAME", help="Queue(s) to take jobs from; repeat or comma-separate (HAPPYHORSE_QUEUE)."
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="CPU engine processes when no GPU is used (HAPPYHORSE_ENGINE_PROCESSES; default 1).", min=1),
+    ] = None,
     gpus: Annotated[str | None, typer.Option(help="GPU indices, one engine process each, e.g. 0,1.")] = None,
-    data_dir: Annotated[Path | None, typer.Option(
-        "--data-dir", help="Scratch space for renders (HAPPYHORSE_DATA_DIR).")] = None,
-    shutdown_timeout: Annotated[float | None, typer.Option(
-        help="On SIGTERM, seconds to let running renders finish before handing them back to the queue "
-             "(default: wait for them).")] = None,
-    metrics_port: Annotated[int | None, typer.Option(
-        help="Serve this worker's Prometheus metrics (render times) on this port, at /metrics.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Scratch space for renders (HAPPYHORSE_DATA_DIR).")
+    ] = None,
+    shutdown_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="On SIGTERM, seconds to let running renders finish before handing them back to the queue "
+            "(default: wait for them)."
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve this worker's Prometheus metrics (render times) on this port, at /metrics."),
+    ] = None,
 ) -> None:
     """Render tasks from the PostgreSQL queue (distributed mode)."""
     overrides: dict[str, Any] = {"data_dir": data_dir, "gpus": gpus, "engine_processes": concurrency}
@@ -42,8 +54,11 @@ def worker(
 
         start_http_server(metrics_port, addr=settings.host)
     if settings.is_sqlite:
-        typer.echo("error: `happyhorse worker` needs HAPPYHORSE_DATABASE_URL=postgresql+psycopg://… "
-                   "(embedded mode renders inside `happyhorse serve`)", err=True)
+        typer.echo(
+            "error: `happyhorse worker` needs HAPPYHORSE_DATABASE_URL=postgresql+psycopg://… "
+            "(embedded mode renders inside `happyhorse serve`)",
+            err=True,
+        )
         raise typer.Exit(2)
     queues = [name.strip() for item in (queue or [settings.queue]) for name in item.split(",") if name.strip()]
     from happyhorse.dispatch.procrastinate_app import SchemaMissing
@@ -82,10 +97,15 @@ async def run_worker(settings: Settings, queues: list[str], shutdown_timeout: fl
         sweeper.start()
         log.info("worker %s taking jobs from queue(s) %s", runtime.name, ", ".join(queues))
         await runtime_app.run_worker_async(
-            queues=queues, name=runtime.name, concurrency=len(runtime.pool),
-            additional_context={RUNTIME_KEY: runtime}, delete_jobs="successful",
+            queues=queues,
+            name=runtime.name,
+            concurrency=len(runtime.pool),
+            additional_context={RUNTIME_KEY: runtime},
+            delete_jobs="successful",
             update_heartbeat_interval=heartbeat_interval(settings),
-            stalled_worker_timeout=settings.stall_timeout, **options)  # type: ignore[arg-type]
+            stalled_worker_timeout=settings.stall_timeout,
+            **options,  # type: ignore[arg-type]
+        )
     finally:
         await sweeper.stop()  # before the app's pool closes under it
         await runtime_app.close_async()

@@ -189,8 +189,9 @@ class _Scene:
         for element in self.shot.elements:
             if not element.images or not element.mentioned_in(self.shot.prompt):
                 continue
-            cards = _same_size([_thumbnail(img, box, f"@{element.name}", self.palette[4]) for img in element.images],
-                               self.palette[4])
+            cards = _same_size(
+                [_thumbnail(img, box, f"@{element.name}", self.palette[4]) for img in element.images], self.palette[4]
+            )
             sprite = self._moving_within(cards[0], stage)
             sprite.cycle = tuple(cards)
             sprites.append(sprite)
@@ -407,7 +408,7 @@ def _same_size(cards: list[np.ndarray], fill: np.ndarray) -> list[np.ndarray]:
         out = np.empty((h, w, 3), dtype=np.uint8)
         out[:] = fill[:3].astype(np.uint8)
         top, left = (h - card.shape[0]) // 2, (w - card.shape[1]) // 2
-        out[top:top + card.shape[0], left:left + card.shape[1]] = card[..., :3]
+        out[top : top + card.shape[0], left : left + card.shape[1]] = card[..., :3]
         padded.append(out)
     return padded
 

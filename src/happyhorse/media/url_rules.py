@@ -22,14 +22,16 @@ if TYPE_CHECKING:
     from happyhorse.config import Settings
     from happyhorse.contract import GenerateRequest
 
-PRIVATE_URL_HINT = ("upload the file with POST /api/upload and send the URL it returns, or, for local development, "
-                    "set HAPPYHORSE_ALLOW_PRIVATE_URLS=true")
+PRIVATE_URL_HINT = (
+    "upload the file with POST /api/upload and send the URL it returns, or, for local development, "
+    "set HAPPYHORSE_ALLOW_PRIVATE_URLS=true"
+)
 # The reasons safe_fetch gives for the ranges HAPPYHORSE_ALLOW_PRIVATE_URLS lifts.
 LIFTABLE_REASONS = frozenset(filter(None, (check_address(ip) for ip in ("127.0.0.1", "10.0.0.1", "169.254.0.1"))))
 
 
 def literal_private_reason(host: str) -> str | None:
-    """"a loopback address" (…) when ``host`` is written as a private address or is ``localhost``."""
+    """ "a loopback address" (…) when ``host`` is written as a private address or is ``localhost``."""
     name = host.lower().rstrip(".").strip("[]")
     if name == "localhost" or name.endswith(".localhost"):
         return "a loopback address"
@@ -44,8 +46,9 @@ def literal_private_reason(host: str) -> str | None:
     return reason if reason in LIFTABLE_REASONS else None
 
 
-def check_image_hosts(fields: list[tuple[str, str]], *, allow_private: bool,
-                      is_own_upload: Callable[[str], bool]) -> None:
+def check_image_hosts(
+    fields: list[tuple[str, str]], *, allow_private: bool, is_own_upload: Callable[[str], bool]
+) -> None:
     """Raise InvalidRequest for the first ``(field, url)`` whose host is literally private."""
     if allow_private:
         return
@@ -71,7 +74,11 @@ def check_request_hosts(request: GenerateRequest, settings: Settings) -> None:
     if settings.allow_private_urls:
         return
     from happyhorse.storage.uploads import own_upload_path
+
     fields = [(f"image_urls[{i}]", url) for i, url in enumerate(request.image_urls)]
-    fields += [(f"elements[{i}].element_input_urls[{j}]", url)
-               for i, element in enumerate(request.elements) for j, url in enumerate(element.urls)]
+    fields += [
+        (f"elements[{i}].element_input_urls[{j}]", url)
+        for i, element in enumerate(request.elements)
+        for j, url in enumerate(element.urls)
+    ]
     check_image_hosts(fields, allow_private=False, is_own_upload=lambda url: own_upload_path(url, settings) is not None)

@@ -31,33 +31,64 @@ SCHEME = "ApiKey"
 GENERATE_EXAMPLES: dict[str, dict[str, Any]] = {
     "text-to-video": {
         "summary": "Text to video",
-        "value": {"model": MODEL_NAME, "prompt": "A majestic eagle soaring through clouds at sunset",
-                  "mode": "pro", "duration": 5, "aspect_ratio": "16:9", "sound": True},
+        "value": {
+            "model": MODEL_NAME,
+            "prompt": "A majestic eagle soaring through clouds at sunset",
+            "mode": "pro",
+            "duration": 5,
+            "aspect_ratio": "16:9",
+            "sound": True,
+        },
     },
     "image-to-video": {
         "summary": "Image to video (the image is the first frame)",
-        "value": {"model": MODEL_NAME, "prompt": "The dog runs towards the camera", "mode": "std",
-                  "duration": 5, "image_urls": ["https://example.com/dog.jpg"]},
+        "value": {
+            "model": MODEL_NAME,
+            "prompt": "The dog runs towards the camera",
+            "mode": "std",
+            "duration": 5,
+            "image_urls": ["https://example.com/dog.jpg"],
+        },
     },
     "first-last-frame": {
         "summary": "First and last frame",
-        "value": {"model": MODEL_NAME, "prompt": "The flower slowly opens", "duration": 6,
-                  "image_urls": ["https://example.com/bud.jpg", "https://example.com/bloom.jpg"]},
+        "value": {
+            "model": MODEL_NAME,
+            "prompt": "The flower slowly opens",
+            "duration": 6,
+            "image_urls": ["https://example.com/bud.jpg", "https://example.com/bloom.jpg"],
+        },
     },
     "multi-shot": {
         "summary": "Multi-shot (1-5 shots; durations add up to the total)",
-        "value": {"model": MODEL_NAME, "mode": "pro", "multi_shots": True, "sound": True, "duration": 10,
-                  "aspect_ratio": "16:9", "multi_prompt": [
-                      {"prompt": "A woman walks into a coffee shop", "duration": 3},
-                      {"prompt": "She orders a latte and sits by the window", "duration": 4},
-                      {"prompt": "She looks outside and smiles", "duration": 3}]},
+        "value": {
+            "model": MODEL_NAME,
+            "mode": "pro",
+            "multi_shots": True,
+            "sound": True,
+            "duration": 10,
+            "aspect_ratio": "16:9",
+            "multi_prompt": [
+                {"prompt": "A woman walks into a coffee shop", "duration": 3},
+                {"prompt": "She orders a latte and sits by the window", "duration": 4},
+                {"prompt": "She looks outside and smiles", "duration": 3},
+            ],
+        },
     },
     "elements": {
         "summary": "Elements (reference subjects named as @name)",
-        "value": {"model": MODEL_NAME, "prompt": "@element_dog plays with a ball in the park", "duration": 5,
-                  "happyhorse_elements": [{
-                      "name": "element_dog", "description": "a small brown terrier",
-                      "element_input_urls": ["https://example.com/dog-1.jpg", "https://example.com/dog-2.jpg"]}]},
+        "value": {
+            "model": MODEL_NAME,
+            "prompt": "@element_dog plays with a ball in the park",
+            "duration": 5,
+            "happyhorse_elements": [
+                {
+                    "name": "element_dog",
+                    "description": "a small brown terrier",
+                    "element_input_urls": ["https://example.com/dog-1.jpg", "https://example.com/dog-2.jpg"],
+                }
+            ],
+        },
     },
 }
 
@@ -71,8 +102,7 @@ ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
     "401": _error(401, "INVALID_API_KEY", "API key is missing or invalid"),
     "402": _error(402, "INSUFFICIENT_CREDITS", "not enough credits for this task"),
     "404": _error(404, "TASK_NOT_FOUND", "task not found"),
-    "409": _error(409, "IDEMPOTENCY_CONFLICT",
-                  "this Idempotency-Key was already used with a different request body"),
+    "409": _error(409, "IDEMPOTENCY_CONFLICT", "this Idempotency-Key was already used with a different request body"),
     "413": _error(413, "INVALID_REQUEST", "the upload is too large"),
     "429": _error(429, "RATE_LIMITED", "too many requests, please slow down"),
     "500": _error(500, "INTERNAL_ERROR", "internal server error"),
@@ -93,7 +123,8 @@ def finish_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Add the security scheme and the examples to a generated OpenAPI schema (in place)."""
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {})[SCHEME] = {
-        "type": "http", "scheme": "bearer",
+        "type": "http",
+        "scheme": "bearer",
         "description": "An API key: `Authorization: Bearer YOUR_API_KEY` (create one on the dashboard's Keys "
         "page or with `happyhorse keys create`).",
     }
@@ -138,13 +169,20 @@ def install_api_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - API reference",
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API reference",
             swagger_js_url=f"{ASSETS}/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url=f"{ASSETS}/swagger-ui/swagger-ui.css", swagger_favicon_url=favicon,
-            swagger_ui_parameters={"persistAuthorization": True})
+            swagger_css_url=f"{ASSETS}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=favicon,
+            swagger_ui_parameters={"persistAuthorization": True},
+        )
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - ReDoc",
-                              redoc_js_url=f"{ASSETS}/redoc/redoc.standalone.js", redoc_favicon_url=favicon,
-                              with_google_fonts=False)
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{ASSETS}/redoc/redoc.standalone.js",
+            redoc_favicon_url=favicon,
+            with_google_fonts=False,
+        )

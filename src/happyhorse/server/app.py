@@ -52,9 +52,13 @@ def own_base_url(settings: Settings) -> str:
 
 def start_deliverer(settings: Settings, db: Database, store: ResultStore) -> Deliverer:
     base = own_base_url(settings)
-    deliverer = Deliverer(db, retries=settings.webhook_retries, delays=settings.webhook_retry_delays,
-                          allow_private=settings.allow_private_urls,
-                          task_view=lambda task: task_data(task, store, base, settings.result_retention))
+    deliverer = Deliverer(
+        db,
+        retries=settings.webhook_retries,
+        delays=settings.webhook_retry_delays,
+        allow_private=settings.allow_private_urls,
+        task_view=lambda task: task_data(task, store, base, settings.result_retention),
+    )
     deliverer.start()
     return deliverer
 
@@ -78,14 +82,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.dispatch_mode == "embedded":  # this process renders: what a killed render left goes
             claim_work_dir(settings.data_dir / "work")
         if settings.allow_private_urls:
-            log.warning("HAPPYHORSE_ALLOW_PRIVATE_URLS is on: image URLs may point at private and loopback "
-                        "addresses. Use this for local development only.")
+            log.warning(
+                "HAPPYHORSE_ALLOW_PRIVATE_URLS is on: image URLs may point at private and loopback "
+                "addresses. Use this for local development only."
+            )
         db = Database(settings.resolved_database_url, busy_timeout=settings.db_busy_timeout)
         store = create_store(settings)
         state = app.state
         state.settings, state.db, state.store = settings, db, store
-        state.limiter = KeyRateLimiter(settings.rate_limit_storage, {
-            "generate": settings.rate_limit_generate, "status": settings.rate_limit_status})
+        state.limiter = KeyRateLimiter(
+            settings.rate_limit_storage,
+            {"generate": settings.rate_limit_generate, "status": settings.rate_limit_status},
+        )
         state.check_request = request_checker(settings)
         state.key_touched = {}
         state.hot_reads = HotReads(db, sqlite_file(db.url))
@@ -99,8 +107,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.deliverer = start_deliverer(settings, db, store)
         hub.subscribe(wake_on_terminal(state.deliverer), "webhook-deliverer")
         await state.dispatcher.start()
-        sweeper = RetentionSweeper(db, store, settings.result_retention, settings.retention_sweep_interval,
-                                   [lambda: sweep_uploads(db, settings.uploads_dir, settings.result_retention)])
+        sweeper = RetentionSweeper(
+            db,
+            store,
+            settings.result_retention,
+            settings.retention_sweep_interval,
+            [lambda: sweep_uploads(db, settings.uploads_dir, settings.result_retention)],
+        )
         sweeper.start()
         try:
             yield
@@ -112,9 +125,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await db.dispose()
 
     otel = settings.telemetry
-    app = FastAPI(title="happyhorse", version="1.0", description=DESCRIPTION, lifespan=lifespan,
-                  telemetry={"tracing": otel, "metrics": otel, "logs": otel},
-                  docs_url=None, redoc_url=None)  # api_docs serves them from the package
+    app = FastAPI(
+        title="happyhorse",
+        version="1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry={"tracing": otel, "metrics": otel, "logs": otel},
+        docs_url=None,
+        redoc_url=None,
+    )  # api_docs serves them from the package
     install_error_handlers(app)
     app.add_middleware(QuotaHeaders)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: before any parsing
@@ -132,8 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes)
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             schema.setdefault("components", {}).setdefault("schemas", {}).update(GENERATE_BODY_DEFS)
             app.openapi_schema = schema
         return app.openapi_schema

@@ -53,5 +53,4 @@ async def touch_if_due(request: Request, key_id: str) -> None:
             async with state.db.write() as session:
                 await accounts.touch_key(session, key_id, utcnow())
         except Exception:
-            log.warning("could not record the last use of API key %s (database not writable?)", key_id,
-                        exc_info=True)
+            log.warning("could not record the last use of API key %s (database not writable?)", key_id, exc_info=True)

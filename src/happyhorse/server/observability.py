@@ -24,8 +24,11 @@ from happyhorse.task_status import TaskStatus
 
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNROUTED = ("/api/status", "/metrics")  # answered ahead of the router (fast path, this layer)
-OUTCOME: dict[str, str] = {TaskStatus.SUCCESS: "succeeded", TaskStatus.FAILED: "failed",
-                           TaskStatus.CANCELLED: "cancelled"}
+OUTCOME: dict[str, str] = {
+    TaskStatus.SUCCESS: "succeeded",
+    TaskStatus.FAILED: "failed",
+    TaskStatus.CANCELLED: "cancelled",
+}
 
 
 def header(scope: Scope, name: bytes) -> bytes:
@@ -88,8 +91,12 @@ class Observe:
         if self.metrics_token:
             given = header(scope, b"authorization").decode("latin-1")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.metrics_token}".encode()):
-                await _respond(send, 401, b"metrics need Authorization: Bearer <HAPPYHORSE_METRICS_TOKEN>\n",
-                               b"text/plain; charset=utf-8")
+                await _respond(
+                    send,
+                    401,
+                    b"metrics need Authorization: Bearer <HAPPYHORSE_METRICS_TOKEN>\n",
+                    b"text/plain; charset=utf-8",
+                )
                 return
         async with self.database().read() as session:
             deployment = await figures(session)
@@ -100,8 +107,13 @@ class Observe:
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -112,16 +124,21 @@ class DeploymentCollector(Collector):
         self.data = data
 
     def collect(self):  # type: ignore[no-untyped-def]
-        tasks = CounterMetricFamily("happyhorse_tasks", "Tasks that ended, by mode, type and outcome.",
-                                    labels=["mode", "type", "outcome"])
+        tasks = CounterMetricFamily(
+            "happyhorse_tasks", "Tasks that ended, by mode, type and outcome.", labels=["mode", "type", "outcome"]
+        )
         for mode, kind, status, count in self.data.finished:
             tasks.add_metric([mode, kind, OUTCOME.get(status, status.lower())], count)
         yield tasks
-        yield GaugeMetricFamily("happyhorse_queue_depth", "Tasks waiting for an engine (the whole deployment).",
-                                value=self.data.queued)
-        yield GaugeMetricFamily("happyhorse_tasks_running", "Tasks rendering now (the whole deployment).",
-                                value=self.data.running)
-        yield CounterMetricFamily("happyhorse_credits_debited", "Credits taken for accepted tasks.",
-                                  value=self.data.debited)
-        yield CounterMetricFamily("happyhorse_credits_refunded", "Credits given back for failed or cancelled tasks.",
-                                  value=self.data.refunded)
+        yield GaugeMetricFamily(
+            "happyhorse_queue_depth", "Tasks waiting for an engine (the whole deployment).", value=self.data.queued
+        )
+        yield GaugeMetricFamily(
+            "happyhorse_tasks_running", "Tasks rendering now (the whole deployment).", value=self.data.running
+        )
+        yield CounterMetricFamily(
+            "happyhorse_credits_debited", "Credits taken for accepted tasks.", value=self.data.debited
+        )
+        yield CounterMetricFamily(
+            "happyhorse_credits_refunded", "Credits given back for failed or cancelled tasks.", value=self.data.refunded
+        )

@@ -12,10 +12,15 @@ GENERATE_BODY: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": _schema}}},
 }
 STATUS_PARAMETERS: dict[str, Any] = {
-    "parameters": [{
-        "name": "task_id", "in": "query", "required": True, "schema": {"type": "string"},
-        "description": "The task id returned by /api/generate (prefixed with n92)",
-    }],
+    "parameters": [
+        {
+            "name": "task_id",
+            "in": "query",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "The task id returned by /api/generate (prefixed with n92)",
+        }
+    ],
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}

@@ -20,8 +20,9 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
-def task_data(task: Task | TaskView, store: ResultStore, base_url: str, retention_s: int = 0,
-              live: dict[str, Any] | None = None) -> dict[str, Any]:
+def task_data(
+    task: Task | TaskView, store: ResultStore, base_url: str, retention_s: int = 0, live: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The contract's status fields plus our extensions; result URLs are signed afresh each call.
 
     ``retention_s`` (``HAPPYHORSE_RESULT_RETENTION``) dates ``expires_at``, the moment the video goes;
@@ -65,7 +66,8 @@ def _unsigned_fields(task: Task | TaskView, retention_s: int) -> dict[str, Any]:
         "updated_at": iso_utc(task.updated_at),
         "completed_at": iso_utc(task.completed_at),
         "expires_at": iso_utc(task.completed_at + timedelta(seconds=retention_s))
-        if response is not None and retention_s > 0 and task.completed_at else None,
+        if response is not None and retention_s > 0 and task.completed_at
+        else None,
         "expired": task.result_deleted_at is not None,
         "cancelled": task.status == TaskStatus.CANCELLED,
         "queue_position": None,

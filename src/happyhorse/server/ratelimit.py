@@ -44,9 +44,11 @@ class Quota:
     reset_s: int  # seconds until that rule frees a request
 
     def headers(self) -> list[tuple[bytes, bytes]]:
-        return [(b"x-ratelimit-limit", str(self.limit).encode()),
-                (b"x-ratelimit-remaining", str(self.remaining).encode()),
-                (b"x-ratelimit-reset", str(self.reset_s).encode())]
+        return [
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(self.remaining).encode()),
+            (b"x-ratelimit-reset", str(self.reset_s).encode()),
+        ]
 
 
 class QuotaSlot:

@@ -56,8 +56,13 @@ def ok_with_stream(data: Any) -> JSONResponse:
     return JSONResponse(envelope(data), headers=STREAM_ADVERT)
 
 
-@router.post("/generate", summary="Create a video generation task", openapi_extra=GENERATE_BODY,
-             response_model=GenerateResponse, responses=ERROR_RESPONSES)
+@router.post(
+    "/generate",
+    summary="Create a video generation task",
+    openapi_extra=GENERATE_BODY,
+    response_model=GenerateResponse,
+    responses=ERROR_RESPONSES,
+)
 async def generate(request: Request) -> JSONResponse:
     state = request.app.state
     caller = await authenticate(request)
@@ -77,8 +82,13 @@ async def generate(request: Request) -> JSONResponse:
     return ok_with_stream({"task_id": admitted.task_id, "status": "IN_PROGRESS"})
 
 
-@router.get("/status", summary="Check a task's status", response_model=StatusResponse,
-            responses=ERROR_RESPONSES, openapi_extra=STATUS_PARAMETERS)
+@router.get(
+    "/status",
+    summary="Check a task's status",
+    response_model=StatusResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra=STATUS_PARAMETERS,
+)
 async def status(request: Request) -> JSONResponse:
     """The hot path: one query finds the key and the task together (see ``store.hot_reads``).
 
@@ -97,12 +107,15 @@ async def status(request: Request) -> JSONResponse:
     if found.task is None:
         raise TaskNotFound(f"no task {task_id!r} for this API key's account")
     live = await state.queue_info.live_fields(found.task)
-    return ok_with_stream(task_data(found.task, state.store, base_url(request), state.settings.result_retention,
-                                    live))
+    return ok_with_stream(task_data(found.task, state.store, base_url(request), state.settings.result_retention, live))
 
 
-@router.get("/credits", summary="The API key's account balance (extension)", response_model=CreditsResponse,
-            responses=ERROR_RESPONSES)
+@router.get(
+    "/credits",
+    summary="The API key's account balance (extension)",
+    response_model=CreditsResponse,
+    responses=ERROR_RESPONSES,
+)
 async def credits(request: Request) -> JSONResponse:
     state = request.app.state
     caller = await authenticate(request)

@@ -21,8 +21,9 @@ router = APIRouter(prefix="/api", tags=["Extensions"])
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 # The wire status a client filters by, and the stored states that read as it.
-STORED_STATES = {wire: tuple(s.value for s in TaskStatus if wire_status(s) == wire)
-                 for wire in ("IN_PROGRESS", "SUCCESS", "FAILED")}
+STORED_STATES = {
+    wire: tuple(s.value for s in TaskStatus if wire_status(s) == wire) for wire in ("IN_PROGRESS", "SUCCESS", "FAILED")
+}
 
 
 def parse_limit(raw: str | None) -> int:
@@ -62,15 +63,20 @@ async def list_tasks(request: Request) -> JSONResponse:
     async with state.db.read() as session:
         tasks, more = await task_pages.page(session, caller.account_id, limit, after, statuses)
     root = base_url(request)
-    return ok({
-        "tasks": [task_data(task, state.store, root, state.settings.result_retention,
-                            await state.queue_info.live_fields(task)) for task in tasks],
-        "next_cursor": task_pages.encode_cursor(tasks[-1]) if more and tasks else None,
-    })
+    return ok(
+        {
+            "tasks": [
+                task_data(
+                    task, state.store, root, state.settings.result_retention, await state.queue_info.live_fields(task)
+                )
+                for task in tasks
+            ],
+            "next_cursor": task_pages.encode_cursor(tasks[-1]) if more and tasks else None,
+        }
+    )
 
 
-@router.delete("/tasks/{task_id}", summary="Delete a finished task's video now (extension)",
-               responses=ERROR_RESPONSES)
+@router.delete("/tasks/{task_id}", summary="Delete a finished task's video now (extension)", responses=ERROR_RESPONSES)
 async def delete_task_result(task_id: str, request: Request) -> JSONResponse:
     state = request.app.state
     caller = await authenticate(request)
@@ -79,8 +85,11 @@ async def delete_task_result(task_id: str, request: Request) -> JSONResponse:
     return ok(task_data(task, state.store, base_url(request), state.settings.result_retention))
 
 
-@router.post("/cancel", summary="Cancel a task: it ends FAILED with cancelled: true, refunded (extension)",
-             responses=ERROR_RESPONSES)
+@router.post(
+    "/cancel",
+    summary="Cancel a task: it ends FAILED with cancelled: true, refunded (extension)",
+    responses=ERROR_RESPONSES,
+)
 async def cancel(request: Request) -> JSONResponse:
     state = request.app.state
     caller = await authenticate(request)
@@ -88,7 +97,7 @@ async def cancel(request: Request) -> JSONResponse:
     body = await read_json_object(request)
     task_id = body.get("task_id") if isinstance(body, dict) else None
     if not isinstance(task_id, str) or not task_id.strip():
-        raise InvalidRequest("task_id is required: send {\"task_id\": \"n92…\"}")
+        raise InvalidRequest('task_id is required: send {"task_id": "n92…"}')
     task_id = task_id.strip()
     async with state.db.read() as session:
         task = await task_repo.get_for_account(session, task_id, caller.account_id)
@@ -98,8 +107,9 @@ async def cancel(request: Request) -> JSONResponse:
         async with state.db.read() as session:
             task = await task_repo.get(session, task_id)
         status = wire_status(task.status) if task else "FAILED"
-        raise TaskNotCancellable(f"task {task_id} has already ended ({status}); only tasks in progress can be "
-                                 "cancelled")
+        raise TaskNotCancellable(
+            f"task {task_id} has already ended ({status}); only tasks in progress can be cancelled"
+        )
     async with state.db.read() as session:
         task = await task_repo.get(session, task_id)
     assert task is not None

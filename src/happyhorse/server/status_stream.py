@@ -64,8 +64,9 @@ def sse(data: dict[str, Any]) -> bytes:
     return f"event: status\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-@router.get("/status/stream", summary="Follow a task's status as Server-Sent Events (extension)",
-            responses=ERROR_RESPONSES)
+@router.get(
+    "/status/stream", summary="Follow a task's status as Server-Sent Events (extension)", responses=ERROR_RESPONSES
+)
 async def status_stream(request: Request) -> StreamingResponse:
     state = request.app.state
     task_id = request.query_params.get("task_id", "").strip()
@@ -119,5 +120,6 @@ async def status_stream(request: Request) -> StreamingResponse:
                 yield sse(current)
                 last_progress_sent = time.monotonic()
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

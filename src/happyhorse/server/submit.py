@@ -64,8 +64,9 @@ def callback_url(body: Any, settings: Settings) -> str | None:
     return check_webhook_url(body["callback_url"], field="callback_url", allow_private=settings.allow_private_urls)
 
 
-async def admit(db: Database, settings: Settings, account_id: str, key_id: str, request: GenerateRequest,
-                body: Any, key: str | None) -> Admitted:
+async def admit(
+    db: Database, settings: Settings, account_id: str, key_id: str, request: GenerateRequest, body: Any, key: str | None
+) -> Admitted:
     """Debit and insert the task, or name the one this key already made."""
     for _ in range(3):  # a lost race on the key's primary key: read the winner's row and replay it
         try:
@@ -76,8 +77,9 @@ async def admit(db: Database, settings: Settings, account_id: str, key_id: str, 
     raise InvalidRequest("the request could not be admitted; retry with the same Idempotency-Key")
 
 
-async def _admit_once(db: Database, settings: Settings, account_id: str, key_id: str, request: GenerateRequest,
-                      body: Any, key: str | None) -> Admitted:
+async def _admit_once(
+    db: Database, settings: Settings, account_id: str, key_id: str, request: GenerateRequest, body: Any, key: str | None
+) -> Admitted:
     async with db.write() as session:
         if key is not None or settings.max_active_tasks > 0:
             await admission.lock_account(session, account_id)
@@ -90,19 +92,30 @@ async def _admit_once(db: Database, settings: Settings, account_id: str, key_id:
                 if prior.fingerprint != fingerprint(body):
                     raise IdempotencyConflict(
                         f"Idempotency-Key {key!r} was already used with a different request body "
-                        f"(task {prior.task_id}); use a new key for a new request")
+                        f"(task {prior.task_id}); use a new key for a new request"
+                    )
                 task = await task_repo.get(session, prior.task_id)
                 return Admitted(prior.task_id, task.status if task else "QUEUED", replayed=True)
         if settings.max_active_tasks > 0:
             active = await admission.in_flight_count(session, account_id)
             if active >= settings.max_active_tasks:
-                raise RateLimited(CAP_RETRY_AFTER_S, f"this account has {active} tasks in progress, the most "
-                                  f"allowed at once is {settings.max_active_tasks}; wait for one to finish")
+                raise RateLimited(
+                    CAP_RETRY_AFTER_S,
+                    f"this account has {active} tasks in progress, the most "
+                    f"allowed at once is {settings.max_active_tasks}; wait for one to finish",
+                )
         created = await service.submit(session, account_id, key_id, request, settings.max_attempts)
         created.callback_url = callback_url(body, settings)
         if key is not None:
             await idempotency.remember(session, account_id, key, fingerprint(body), created.id)
         admitted = Admitted(created.id, created.status, replayed=False)
-    log.info("task %s accepted: %s %s %ss, %s credits", created.id, request.mode, request.type, request.duration,
-             created.cost, extra={"task_id": created.id})
+    log.info(
+        "task %s accepted: %s %s %ss, %s credits",
+        created.id,
+        request.mode,
+        request.type,
+        request.duration,
+        created.cost,
+        extra={"task_id": created.id},
+    )
     return admitted

@@ -86,9 +86,11 @@ async def store_upload(request: Request, account_id: str, fmt: str, data: bytes)
         used = await upload_rows.reserve(session, account_id, name, len(data), settings.upload_quota_bytes)
     if used is not None:
         quota = settings.upload_quota_bytes
-        raise RequestTooLarge(f"this account's upload storage quota of {limit_text(quota)} is used up: it stores "
-                              f"{limit_text(used)} of uploads and this file is {limit_text(len(data))}; "
-                              "uploads are deleted once the result retention passes")
+        raise RequestTooLarge(
+            f"this account's upload storage quota of {limit_text(quota)} is used up: it stores "
+            f"{limit_text(used)} of uploads and this file is {limit_text(len(data))}; "
+            "uploads are deleted once the result retention passes"
+        )
     try:
         await asyncio.to_thread(write_upload, settings.uploads_dir, name, data)
     except BaseException:
@@ -98,11 +100,26 @@ async def store_upload(request: Request, account_id: str, fmt: str, data: bytes)
     return name
 
 
-UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["file"],
-    "properties": {"file": {"type": "string", "format": "binary",
-                            "description": "PNG, JPEG, WebP, AVIF, GIF, BMP or TIFF (sniffed, not trusted by name)"}},
-}}}}}
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "PNG, JPEG, WebP, AVIF, GIF, BMP or TIFF (sniffed, not trusted by name)",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 @router.post("/api/upload", summary="Upload an input image (extension)", openapi_extra=UPLOAD_BODY)
@@ -123,8 +140,15 @@ async def upload(request: Request) -> dict[str, object]:
         raise InvalidRequest(f"file: {exc.reason}") from None
     name = await store_upload(request, caller.account_id, info.format, data)
     base = (settings.public_url or str(request.base_url)).rstrip("/")
-    return envelope({"url": f"{base}/uploads/{name}", "width": info.width, "height": info.height,
-                     "format": info.format.lower(), "bytes": len(data)})
+    return envelope(
+        {
+            "url": f"{base}/uploads/{name}",
+            "width": info.width,
+            "height": info.height,
+            "format": info.format.lower(),
+            "bytes": len(data),
+        }
+    )
 
 
 @router.api_route("/uploads/{name}", methods=["GET", "HEAD"], include_in_schema=False)
@@ -134,7 +158,9 @@ async def uploaded_file(request: Request, name: str) -> Response:
         return JSONResponse({"message": "not found"}, status_code=404)
     media_type = MEDIA_TYPES[name.rsplit(".", 1)[1]]
     # nosniff + a sandboxing CSP: the bytes were sniffed as an image, and a browser must treat them as one.
-    headers = {"Cache-Control": "public, max-age=86400, immutable", "X-Content-Type-Options": "nosniff",
-               "Content-Security-Policy": "default-src 'none'; sandbox"}
+    headers = {
+        "Cache-Control": "public, max-age=86400, immutable",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
     return FileResponse(path, media_type=media_type, headers=headers)
-

@@ -55,10 +55,15 @@ class S3Location:
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         endpoint = query.get("endpoint") or None
         prefix = parts.path.strip("/")
-        return cls(bucket=parts.netloc, prefix=f"{prefix}/" if prefix else "", endpoint=endpoint,
-                   region=query.get("region") or "us-east-1", access_key=query.get("access_key"),
-                   secret_key=query.get("secret_key"),
-                   addressing=query.get("addressing") or ("path" if endpoint else "virtual"))
+        return cls(
+            bucket=parts.netloc,
+            prefix=f"{prefix}/" if prefix else "",
+            endpoint=endpoint,
+            region=query.get("region") or "us-east-1",
+            access_key=query.get("access_key"),
+            secret_key=query.get("secret_key"),
+            addressing=query.get("addressing") or ("path" if endpoint else "virtual"),
+        )
 
 
 class S3ResultStore:
@@ -73,30 +78,35 @@ class S3ResultStore:
     @classmethod
     def from_settings(cls, settings: Settings) -> S3ResultStore:
         assert settings.storage_url is not None
-        return cls(S3Location.parse(settings.storage_url), settings.result_url_ttl,
-                   settings.storage_public_endpoint)
+        return cls(S3Location.parse(settings.storage_url), settings.result_url_ttl, settings.storage_public_endpoint)
 
     def _client(self, endpoint: str | None) -> Any:
         loc = self.location
         s3_options: Any = {"addressing_style": loc.addressing}
-        config = Config(signature_version="s3v4", s3=s3_options,
-                        retries={"max_attempts": 5, "mode": "standard"})
+        config = Config(signature_version="s3v4", s3=s3_options, retries={"max_attempts": 5, "mode": "standard"})
         return boto3.session.Session().client(
-            "s3", endpoint_url=endpoint, region_name=loc.region, aws_access_key_id=loc.access_key,
-            aws_secret_access_key=loc.secret_key, config=config)
+            "s3",
+            endpoint_url=endpoint,
+            region_name=loc.region,
+            aws_access_key_id=loc.access_key,
+            aws_secret_access_key=loc.secret_key,
+            config=config,
+        )
 
     def object_key(self, key: str) -> str:
         return f"{self.location.prefix}{key}"
 
     def put(self, local_path: Path, key: str) -> None:
-        self.client.upload_file(str(local_path), self.location.bucket, self.object_key(key),
-                                ExtraArgs={"ContentType": CONTENT_TYPE})
+        self.client.upload_file(
+            str(local_path), self.location.bucket, self.object_key(key), ExtraArgs={"ContentType": CONTENT_TYPE}
+        )
         local_path.unlink(missing_ok=True)
 
     def url(self, key: str, base_url: str) -> str:
         params = {"Bucket": self.location.bucket, "Key": self.object_key(key)}
-        return self.urls.get(key, "", lambda: str(
-            self.presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=self.ttl)))
+        return self.urls.get(
+            key, "", lambda: str(self.presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=self.ttl))
+        )
 
     def delete(self, key: str) -> None:
         self.urls.forget(key)

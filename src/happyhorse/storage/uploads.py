@@ -18,10 +18,16 @@ from urllib.parse import urlsplit
 
 from happyhorse.config import Settings
 
-EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "AVIF": "avif", "GIF": "gif", "BMP": "bmp",
-              "TIFF": "tiff"}
-MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "avif": "image/avif",
-               "gif": "image/gif", "bmp": "image/bmp", "tiff": "image/tiff"}
+EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "AVIF": "avif", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff"}
+MEDIA_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "avif": "image/avif",
+    "gif": "image/gif",
+    "bmp": "image/bmp",
+    "tiff": "image/tiff",
+}
 # Exactly what upload_name() makes: nothing else (no dots, no slashes) can name a file here.
 UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_-]{32}\.(?:png|jpg|webp|avif|gif|bmp|tiff)$")
 

@@ -28,8 +28,9 @@ async def create_account(session: AsyncSession, name: str, credits: int = 0) -> 
     return account
 
 
-async def join_or_create_account(session: AsyncSession, ref: str | None, new_name: str, credits: int,
-                                 note: str) -> Account | None:
+async def join_or_create_account(
+    session: AsyncSession, ref: str | None, new_name: str, credits: int, note: str
+) -> Account | None:
     """For a new key or user: the existing account ``ref`` (topped up by ``credits``), or without
     ``ref`` a new account named ``new_name`` holding ``credits``. None when ``ref`` names no account."""
     if ref is None:
@@ -55,8 +56,14 @@ async def list_accounts(session: AsyncSession) -> list[Account]:
 
 async def create_key(session: AsyncSession, account_id: str, name: str) -> NewKey:
     plaintext = new_api_key()
-    key = ApiKey(id=new_id("key"), account_id=account_id, name=name, prefix=key_prefix(plaintext),
-                 key_hash=hash_api_key(plaintext), created_at=utcnow())
+    key = ApiKey(
+        id=new_id("key"),
+        account_id=account_id,
+        name=name,
+        prefix=key_prefix(plaintext),
+        key_hash=hash_api_key(plaintext),
+        created_at=utcnow(),
+    )
     session.add(key)
     await session.flush()
     return NewKey(key, plaintext)
@@ -91,8 +98,12 @@ async def balance(session: AsyncSession, account_id: str) -> int | None:
 
 async def grant_credits(session: AsyncSession, account_id: str, amount: int, note: str | None = None) -> int:
     """Add (or, with a negative amount, remove) credits; returns the new balance."""
-    stmt = (update(Account).where(Account.id == account_id).values(balance=Account.balance + amount)
-            .returning(Account.balance))
+    stmt = (
+        update(Account)
+        .where(Account.id == account_id)
+        .values(balance=Account.balance + amount)
+        .returning(Account.balance)
+    )
     new_balance = (await session.execute(stmt)).scalar_one()
     session.add(LedgerEntry(account_id=account_id, kind="grant", amount=amount, note=note, created_at=utcnow()))
     return int(new_balance)
@@ -100,12 +111,21 @@ async def grant_credits(session: AsyncSession, account_id: str, amount: int, not
 
 async def debit_for_task(session: AsyncSession, account_id: str, task_id: str, cost: int) -> bool:
     """Take ``cost`` credits only if the balance covers it. Atomic: a conditional UPDATE."""
-    stmt = (update(Account).where(Account.id == account_id, Account.balance >= cost)
-            .values(balance=Account.balance - cost))
+    stmt = (
+        update(Account).where(Account.id == account_id, Account.balance >= cost).values(balance=Account.balance - cost)
+    )
     if (await session.execute(stmt)).rowcount == 0:  # type: ignore[attr-defined]
         return False
-    session.add(LedgerEntry(account_id=account_id, task_id=task_id, kind="debit", amount=-cost,
-                            idem_key=f"debit:{task_id}", created_at=utcnow()))
+    session.add(
+        LedgerEntry(
+            account_id=account_id,
+            task_id=task_id,
+            kind="debit",
+            amount=-cost,
+            idem_key=f"debit:{task_id}",
+            created_at=utcnow(),
+        )
+    )
     return True
 
 
@@ -113,15 +133,22 @@ async def refund_task(session: AsyncSession, account_id: str, task_id: str, amou
     """Give a task's credits back exactly once: the ledger's unique ``refund:<task>`` key decides."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (insert(LedgerEntry)
-            .values(account_id=account_id, task_id=task_id, kind="refund", amount=amount,
-                    idem_key=f"refund:{task_id}", created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["idem_key"])
-            .returning(LedgerEntry.id))
+    stmt = (
+        insert(LedgerEntry)
+        .values(
+            account_id=account_id,
+            task_id=task_id,
+            kind="refund",
+            amount=amount,
+            idem_key=f"refund:{task_id}",
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["idem_key"])
+        .returning(LedgerEntry.id)
+    )
     if (await session.execute(stmt)).scalar_one_or_none() is None:
         return False
-    await session.execute(update(Account).where(Account.id == account_id)
-                          .values(balance=Account.balance + amount))
+    await session.execute(update(Account).where(Account.id == account_id).values(balance=Account.balance + amount))
     return True
 
 
@@ -135,4 +162,3 @@ async def ledger(session: AsyncSession, account_id: str | None = None, limit: in
 async def ledger_sum(session: AsyncSession, account_id: str) -> int:
     stmt = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.account_id == account_id)
     return int((await session.execute(stmt)).scalar_one())
-

@@ -23,9 +23,28 @@ from sqlalchemy import text
 from happyhorse.store.db import Database
 from happyhorse.task_status import TERMINAL
 
-_COLUMNS = ("id", "status", "type", "cost", "request", "seed", "progress", "error_message", "result_key",
-            "width", "height", "result_duration", "has_audio", "created_at", "updated_at", "completed_at",
-            "result_deleted_at", "mode", "duration", "started_at")
+_COLUMNS = (
+    "id",
+    "status",
+    "type",
+    "cost",
+    "request",
+    "seed",
+    "progress",
+    "error_message",
+    "result_key",
+    "width",
+    "height",
+    "result_duration",
+    "has_audio",
+    "created_at",
+    "updated_at",
+    "completed_at",
+    "result_deleted_at",
+    "mode",
+    "duration",
+    "started_at",
+)
 FINISHED_CACHE_SIZE = 10_000
 # With the task's current result key: a memo whose video was deleted since (retention) is stale.
 _KEY_QUERY = (
@@ -147,4 +166,4 @@ class HotReads:
 def sqlite_file(url: str) -> str | None:
     """The file path of a ``sqlite+aiosqlite:///path`` URL, or None for other databases."""
     prefix = "sqlite+aiosqlite:///"
-    return url[len(prefix):] if url.startswith(prefix) else None
+    return url[len(prefix) :] if url.startswith(prefix) else None

@@ -15,14 +15,16 @@ async def find(session: AsyncSession, account_id: str, key: str) -> IdempotencyK
 
 
 async def forget(session: AsyncSession, account_id: str, key: str) -> None:
-    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.account_id == account_id,
-                                                       IdempotencyKey.key == key))
+    await session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.account_id == account_id, IdempotencyKey.key == key)
+    )
 
 
 async def remember(session: AsyncSession, account_id: str, key: str, fingerprint: str, task_id: str) -> None:
     """Record the key; a concurrent twin's insert fails here on the primary key (IntegrityError)."""
-    session.add(IdempotencyKey(account_id=account_id, key=key, fingerprint=fingerprint, task_id=task_id,
-                               created_at=utcnow()))
+    session.add(
+        IdempotencyKey(account_id=account_id, key=key, fingerprint=fingerprint, task_id=task_id, created_at=utcnow())
+    )
     await session.flush()
 
 

@@ -54,8 +54,11 @@ async def live_job_ids(session: AsyncSession, task_id: str) -> list[int]:
 
 async def touch(session: AsyncSession, task_id: str, attempt: int) -> bool:
     """Refresh a running attempt's heartbeat; False when the attempt no longer owns the task."""
-    stmt = (update(Task).where(Task.id == task_id, Task.attempt == attempt, Task.status == TaskStatus.RUNNING)
-            .values(heartbeat_at=utcnow()))
+    stmt = (
+        update(Task)
+        .where(Task.id == task_id, Task.attempt == attempt, Task.status == TaskStatus.RUNNING)
+        .values(heartbeat_at=utcnow())
+    )
     return bool((await session.execute(stmt)).rowcount > 0)  # type: ignore[attr-defined]
 
 

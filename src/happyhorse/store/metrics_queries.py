@@ -21,11 +21,20 @@ class Figures:
 
 
 async def figures(session: AsyncSession) -> Figures:
-    by_status = (await session.execute(
-        select(Task.mode, Task.type, Task.status, func.count()).group_by(Task.mode, Task.type, Task.status))).all()
-    ledger = dict((await session.execute(
-        select(LedgerEntry.kind, func.coalesce(func.sum(LedgerEntry.amount), 0))
-        .where(LedgerEntry.kind.in_(("debit", "refund"))).group_by(LedgerEntry.kind))).all())
+    by_status = (
+        await session.execute(
+            select(Task.mode, Task.type, Task.status, func.count()).group_by(Task.mode, Task.type, Task.status)
+        )
+    ).all()
+    ledger = dict(
+        (
+            await session.execute(
+                select(LedgerEntry.kind, func.coalesce(func.sum(LedgerEntry.amount), 0))
+                .where(LedgerEntry.kind.in_(("debit", "refund")))
+                .group_by(LedgerEntry.kind)
+            )
+        ).all()
+    )
     counts = [(str(m), str(t), str(s), int(n)) for m, t, s, n in by_status]
     return Figures(
         finished=[row for row in counts if row[2] not in ACTIVE],

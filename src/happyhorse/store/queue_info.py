@@ -22,11 +22,15 @@ HISTORY = 20
 CACHE_S = 30.0
 NO_LIVE_FIELDS: dict[str, Any] = {"queue_position": None, "eta_seconds": None}
 
-_AHEAD = ("SELECT count(*) AS n FROM tasks WHERE status = 'QUEUED' AND "
-          "(created_at < :created_at OR (created_at = :created_at AND id < :task_id))")
+_AHEAD = (
+    "SELECT count(*) AS n FROM tasks WHERE status = 'QUEUED' AND "
+    "(created_at < :created_at OR (created_at = :created_at AND id < :task_id))"
+)
 _RUNNING = "SELECT count(*) AS n FROM tasks WHERE status = 'RUNNING'"
-_RECENT = ("SELECT started_at, completed_at FROM tasks WHERE status = 'SUCCESS' AND mode = :mode AND type = :type "
-           "AND duration = :duration AND started_at IS NOT NULL ORDER BY completed_at DESC LIMIT :n")
+_RECENT = (
+    "SELECT started_at, completed_at FROM tasks WHERE status = 'SUCCESS' AND mode = :mode AND type = :type "
+    "AND duration = :duration AND started_at IS NOT NULL ORDER BY completed_at DESC LIMIT :n"
+)
 
 
 def _moment(value: Any) -> datetime:

@@ -45,27 +45,31 @@ def decode_cursor(cursor: str) -> Position:
     return Position(created_at, task_id)
 
 
-async def page(session: AsyncSession, account_id: str, limit: int, after: Position | None,
-               statuses: Sequence[str] | None) -> tuple[list[Task], bool]:
+async def page(
+    session: AsyncSession, account_id: str, limit: int, after: Position | None, statuses: Sequence[str] | None
+) -> tuple[list[Task], bool]:
     """Up to ``limit`` tasks older than ``after``; the flag says whether more follow."""
     stmt = select(Task).where(Task.account_id == account_id)
     if statuses:
         stmt = stmt.where(Task.status.in_(list(statuses)))
     if after is not None:
-        stmt = stmt.where(or_(Task.created_at < after.created_at,
-                              and_(Task.created_at == after.created_at, Task.id < after.task_id)))
+        stmt = stmt.where(
+            or_(Task.created_at < after.created_at, and_(Task.created_at == after.created_at, Task.id < after.task_id))
+        )
     stmt = stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1)
     rows = list((await session.execute(stmt)).scalars())
     return rows[:limit], len(rows) > limit
 
 
-async def page_ascending(session: AsyncSession, account_id: str, limit: int,
-                         after: Position | None) -> tuple[list[Task], bool]:
+async def page_ascending(
+    session: AsyncSession, account_id: str, limit: int, after: Position | None
+) -> tuple[list[Task], bool]:
     """Oldest first: up to ``limit`` tasks newer than ``after``; the flag says whether more follow."""
     stmt = select(Task).where(Task.account_id == account_id)
     if after is not None:
-        stmt = stmt.where(or_(Task.created_at > after.created_at,
-                              and_(Task.created_at == after.created_at, Task.id > after.task_id)))
+        stmt = stmt.where(
+            or_(Task.created_at > after.created_at, and_(Task.created_at == after.created_at, Task.id > after.task_id))
+        )
     stmt = stmt.order_by(Task.created_at.asc(), Task.id.asc()).limit(limit + 1)
     rows = list((await session.execute(stmt)).scalars())
     return rows[:limit], len(rows) > limit

@@ -16,12 +16,19 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def create_user(session: AsyncSession, account_id: str, email: str, password_hash: str,
-                      role: str = "member") -> User:
+async def create_user(
+    session: AsyncSession, account_id: str, email: str, password_hash: str, role: str = "member"
+) -> User:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    user = User(id=new_id("user"), account_id=account_id, email=normalise_email(email),
-                password_hash=password_hash, role=role, created_at=utcnow())
+    user = User(
+        id=new_id("user"),
+        account_id=account_id,
+        email=normalise_email(email),
+        password_hash=password_hash,
+        role=role,
+        created_at=utcnow(),
+    )
     session.add(user)
     await session.flush()
     return user

@@ -142,8 +142,9 @@ async def record(session: AsyncSession, hub: EventHub | None, event: TaskEvent) 
     """Publish ``event`` when the session's transaction commits (never inside it, never on rollback)."""
     hub = hub or _process_hub
     if hub.notify:
-        await session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                              {"channel": CHANNEL, "payload": event.to_json()})
+        await session.execute(
+            text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": event.to_json()}
+        )
         return
     session.sync_session.info.setdefault(_PENDING, []).append((hub, event))
 
@@ -174,8 +175,9 @@ class PgListener:
     subscribers that must not miss one re-read the task table on reconnect, see ``on_connect``).
     """
 
-    def __init__(self, database_url: str, hub: EventHub,
-                 on_connect: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self, database_url: str, hub: EventHub, on_connect: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.conninfo = libpq_url(database_url)
         self.hub = hub
         self.on_connect = on_connect

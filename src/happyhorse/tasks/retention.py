@@ -81,8 +81,9 @@ async def sweep_uploads(db: Database, uploads_dir: Path, retention_s: int) -> in
     if retention_s <= 0 or not uploads_dir.is_dir():
         return 0
     cutoff = time.time() - retention_s
-    old = [p for p in uploads_dir.iterdir() if p.is_file() and not p.name.startswith(".")
-           and p.stat().st_mtime < cutoff]
+    old = [
+        p for p in uploads_dir.iterdir() if p.is_file() and not p.name.startswith(".") and p.stat().st_mtime < cutoff
+    ]
     if not old:
         return 0
     async with db.read() as session:
@@ -101,8 +102,14 @@ async def sweep_uploads(db: Database, uploads_dir: Path, retention_s: int) -> in
 class RetentionSweeper:
     """Runs the sweeps every ``interval`` seconds for as long as the server runs."""
 
-    def __init__(self, db: Database, store: ResultStore, retention_s: int, interval_s: float,
-                 extra_sweeps: Sequence[Callable[[], Awaitable[int]]] = ()) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: ResultStore,
+        retention_s: int,
+        interval_s: float,
+        extra_sweeps: Sequence[Callable[[], Awaitable[int]]] = (),
+    ) -> None:
         self.db, self.store = db, store
         self.retention_s, self.interval_s = retention_s, interval_s
         self.extra_sweeps = extra_sweeps  # more ``async () -> int`` sweeps on the same clock (uploads)

@@ -38,8 +38,16 @@ CANCELLED_MESSAGE = "cancelled by the client"
 Claim = task_repo.Claim
 
 
-async def _emit(session: AsyncSession, events: EventHub | None, task_id: str, account_id: str, kind: EventKind,
-                status: TaskStatus, progress: int, attempt: int) -> None:
+async def _emit(
+    session: AsyncSession,
+    events: EventHub | None,
+    task_id: str,
+    account_id: str,
+    kind: EventKind,
+    status: TaskStatus,
+    progress: int,
+    attempt: int,
+) -> None:
     await record(session, events, TaskEvent(task_id, account_id, kind, str(status), progress, utcnow(), attempt))
 
 
@@ -51,8 +59,14 @@ def listing_prompt(request: GenerateRequest) -> str:
     return request.prompt or ""
 
 
-async def submit(session: AsyncSession, account_id: str, key_id: str | None, request: GenerateRequest,
-                 max_attempts: int, events: EventHub | None = None) -> Task:
+async def submit(
+    session: AsyncSession,
+    account_id: str,
+    key_id: str | None,
+    request: GenerateRequest,
+    max_attempts: int,
+    events: EventHub | None = None,
+) -> Task:
     """Debit the task's cost and insert it as QUEUED, in the caller's transaction."""
     cost = task_cost(request.mode, request.duration, request.sound)
     task_id = new_task_id()
@@ -62,10 +76,24 @@ async def submit(session: AsyncSession, account_id: str, key_id: str | None, req
     now = utcnow()
     seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
     task = Task(
-        id=task_id, account_id=account_id, key_id=key_id, status=TaskStatus.QUEUED, type=request.type,
-        mode=request.mode, duration=request.duration, sound=request.sound, cost=cost,
-        prompt=listing_prompt(request), request=request.echo, spec=spec_of(request), seed=seed,
-        progress=0, attempt=0, max_attempts=max_attempts, created_at=now, updated_at=now,
+        id=task_id,
+        account_id=account_id,
+        key_id=key_id,
+        status=TaskStatus.QUEUED,
+        type=request.type,
+        mode=request.mode,
+        duration=request.duration,
+        sound=request.sound,
+        cost=cost,
+        prompt=listing_prompt(request),
+        request=request.echo,
+        spec=spec_of(request),
+        seed=seed,
+        progress=0,
+        attempt=0,
+        max_attempts=max_attempts,
+        created_at=now,
+        updated_at=now,
     )
     await task_repo.insert(session, task)
     await _emit(session, events, task.id, account_id, "accepted", TaskStatus.QUEUED, 0, 0)
@@ -103,8 +131,9 @@ async def start(session: AsyncSession, task_id: str, worker_id: str, events: Eve
     return claim
 
 
-async def progress(session: AsyncSession, task_id: str, account_id: str, attempt: int, percent: int,
-                   events: EventHub | None = None) -> bool:
+async def progress(
+    session: AsyncSession, task_id: str, account_id: str, attempt: int, percent: int, events: EventHub | None = None
+) -> bool:
     """Record a running attempt's progress (and heartbeat); False when the attempt no longer owns the task."""
     if not await task_repo.set_progress(session, task_id, attempt, percent):
         return False
@@ -117,8 +146,14 @@ async def heartbeat(session: AsyncSession, task_id: str, attempt: int) -> bool:
     return await job_repo.touch(session, task_id, attempt)
 
 
-async def succeed(session: AsyncSession, task_id: str, account_id: str, attempt: int, result: dict[str, Any],
-                  events: EventHub | None = None) -> bool:
+async def succeed(
+    session: AsyncSession,
+    task_id: str,
+    account_id: str,
+    attempt: int,
+    result: dict[str, Any],
+    events: EventHub | None = None,
+) -> bool:
     """RUNNING (this attempt) → SUCCESS with the result's fields; False when the attempt lost the task
     (retried elsewhere, failed or cancelled meanwhile): the caller then discards its result."""
     if not await task_repo.complete(session, task_id, attempt, result):
@@ -128,8 +163,9 @@ async def succeed(session: AsyncSession, task_id: str, account_id: str, attempt:
     return True
 
 
-async def fail_and_refund(session: AsyncSession, task_id: str, message: str, attempt: int | None = None,
-                          events: EventHub | None = None) -> bool:
+async def fail_and_refund(
+    session: AsyncSession, task_id: str, message: str, attempt: int | None = None, events: EventHub | None = None
+) -> bool:
     """End a task FAILED and give its credits back; a no-op if it already ended or lost its attempt."""
     task = await task_repo.fail(session, task_id, message, attempt)
     if task is None:
@@ -141,8 +177,13 @@ async def fail_and_refund(session: AsyncSession, task_id: str, message: str, att
     return True
 
 
-async def cancel_and_refund(session: AsyncSession, task_id: str, account_id: str | None = None,
-                            message: str = CANCELLED_MESSAGE, events: EventHub | None = None) -> bool:
+async def cancel_and_refund(
+    session: AsyncSession,
+    task_id: str,
+    account_id: str | None = None,
+    message: str = CANCELLED_MESSAGE,
+    events: EventHub | None = None,
+) -> bool:
     """QUEUED or RUNNING → CANCELLED with a full refund (the ledger's refund key makes it once).
 
     One conditional UPDATE decides a race with ``succeed``: whichever commits first wins and the
@@ -155,8 +196,9 @@ async def cancel_and_refund(session: AsyncSession, task_id: str, account_id: str
     await accounts.refund_task(session, task.account_id, task.id, task.cost)
     log.info("task %s cancelled: %s; refunded %s", task_id, message, task.cost)
     await webhook_repo.enqueue_task_outcome(session, task.id, task.account_id, TaskStatus.CANCELLED)
-    await _emit(session, events, task.id, task.account_id, "cancelled", TaskStatus.CANCELLED, task.progress,
-                task.attempt)
+    await _emit(
+        session, events, task.id, task.account_id, "cancelled", TaskStatus.CANCELLED, task.progress, task.attempt
+    )
     return True
 
 

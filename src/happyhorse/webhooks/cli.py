@@ -86,8 +86,10 @@ def list_endpoints(account: str, as_json: AsJson = False, data_dir: DataDir = No
         account_id = await _account_id(session, account)
         if account_id is None:
             return None
-        return [{"endpoint_id": e.id, "url": e.url, "created_at": e.created_at.isoformat()}
-                for e in await repo.endpoints_of(session, account_id)]
+        return [
+            {"endpoint_id": e.id, "url": e.url, "created_at": e.created_at.isoformat()}
+            for e in await repo.endpoints_of(session, account_id)
+        ]
 
     rows = _in_db(data_dir, work)
     if rows is None:
@@ -114,8 +116,11 @@ def remove(endpoint_id: str, data_dir: DataDir = None) -> None:
 
 
 @webhooks_app.command("secret")
-def secret(account: str, rotate: Annotated[bool, typer.Option("--rotate", help="Replace it with a new one.")] = False,
-           data_dir: DataDir = None) -> None:
+def secret(
+    account: str,
+    rotate: Annotated[bool, typer.Option("--rotate", help="Replace it with a new one.")] = False,
+    data_dir: DataDir = None,
+) -> None:
     """ACCOUNT's signing secret (whsec_…): verify deliveries with it (Standard Webhooks)."""
     from happyhorse.store import webhooks as repo
     from happyhorse.webhooks.signing import new_secret

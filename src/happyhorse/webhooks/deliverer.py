@@ -47,8 +47,16 @@ def jittered(seconds: float) -> float:
 
 
 class Deliverer:
-    def __init__(self, db: Database, *, retries: int, delays: str, allow_private: bool,
-                 task_view: Callable[[Any], dict[str, Any]], on_outcome: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        retries: int,
+        delays: str,
+        allow_private: bool,
+        task_view: Callable[[Any], dict[str, Any]],
+        on_outcome: Callable[[str], None] | None = None,
+    ) -> None:
         self.db = db
         self.delays = retry_delays(delays, retries)
         self.allow_private = allow_private
@@ -124,8 +132,11 @@ class Deliverer:
             data: dict[str, Any] = {"message": "a test event from happyhorse", "endpoint_id": delivery.endpoint_id}
         else:
             data = self.task_view(task)
-        event = {"type": delivery.event_type, "timestamp": delivery.event_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                 "data": data}
+        event = {
+            "type": delivery.event_type,
+            "timestamp": delivery.event_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "data": data,
+        }
         return json.dumps(event, separators=(",", ":"), ensure_ascii=False), secret
 
     async def _record(self, delivery: WebhookDelivery, outcome: Outcome) -> None:
@@ -139,12 +150,27 @@ class Deliverer:
         else:
             state, next_at, verdict = "failed", now, "failed"
         async with self.db.write() as session:
-            await repo.record_attempt(session, delivery.id, attempted_at=now, status_code=outcome.status_code,
-                                      error=outcome.error, latency_ms=outcome.latency_ms, state=state,
-                                      next_attempt_at=next_at)
+            await repo.record_attempt(
+                session,
+                delivery.id,
+                attempted_at=now,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                latency_ms=outcome.latency_ms,
+                state=state,
+                next_attempt_at=next_at,
+            )
         level = logging.INFO if outcome.delivered else logging.WARNING
-        log.log(level, "webhook %s (%s) to %s: %s in %d ms; %s", delivery.id, delivery.event_type, delivery.url,
-                outcome.status_code or outcome.error, outcome.latency_ms, verdict)
+        log.log(
+            level,
+            "webhook %s (%s) to %s: %s in %d ms; %s",
+            delivery.id,
+            delivery.event_type,
+            delivery.url,
+            outcome.status_code or outcome.error,
+            outcome.latency_ms,
+            verdict,
+        )
         if self.on_outcome is not None:
             self.on_outcome(verdict)
         if state == "pending":

@@ -26,8 +26,9 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-async def post(http: httpx.AsyncClient, url: str, body: str, headers: dict[str, str], *,
-               allow_private: bool) -> Outcome:
+async def post(
+    http: httpx.AsyncClient, url: str, body: str, headers: dict[str, str], *, allow_private: bool
+) -> Outcome:
     started = time.monotonic()
 
     def done(status: int | None, error: str | None) -> Outcome:
@@ -47,15 +48,22 @@ async def post(http: httpx.AsyncClient, url: str, body: str, headers: dict[str, 
                     return done(None, f"refused: the host resolves to {reason}")
             extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
             request = http.build_request(
-                "POST", target.copy_with(host=addresses[0]), content=body.encode(),
-                headers={**headers, "Host": target.netloc.decode("ascii"), "Content-Type": "application/json",
-                         "User-Agent": USER_AGENT},
+                "POST",
+                target.copy_with(host=addresses[0]),
+                content=body.encode(),
+                headers={
+                    **headers,
+                    "Host": target.netloc.decode("ascii"),
+                    "Content-Type": "application/json",
+                    "User-Agent": USER_AGENT,
+                },
                 extensions=extensions,
             )
             response = await http.send(request, follow_redirects=False)
             await response.aclose()
-            return done(response.status_code, None if 200 <= response.status_code < 300
-                        else f"HTTP {response.status_code}")
+            return done(
+                response.status_code, None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+            )
     except TimeoutError:
         return done(None, f"no answer within {TIMEOUT_S:g} s")
     except httpx.HTTPError as exc:

@@ -20,7 +20,7 @@ def new_secret() -> str:
 
 
 def secret_bytes(secret: str) -> bytes:
-    raw = secret[len(SECRET_PREFIX):] if secret.startswith(SECRET_PREFIX) else secret
+    raw = secret[len(SECRET_PREFIX) :] if secret.startswith(SECRET_PREFIX) else secret
     return base64.b64decode(raw + "=" * (-len(raw) % 4))
 
 

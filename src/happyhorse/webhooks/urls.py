@@ -33,8 +33,10 @@ def check_webhook_url(value: object, *, field: str, allow_private: bool) -> str:
     if not allow_private:
         reason = literal_host_reason(parts.hostname)
         if reason:
-            raise InvalidRequest(f"{field} points at {reason}; webhooks go to public addresses "
-                                 "(for local development set HAPPYHORSE_ALLOW_PRIVATE_URLS=true)")
+            raise InvalidRequest(
+                f"{field} points at {reason}; webhooks go to public addresses "
+                "(for local development set HAPPYHORSE_ALLOW_PRIVATE_URLS=true)"
+            )
     return url
 
 

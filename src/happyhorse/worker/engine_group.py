@@ -78,13 +78,14 @@ def group_size(settings: Settings) -> tuple[int, str | None]:
         profiles = load_profiles(settings.models)
     except ProfileError:
         return 1, None
-    asked = {f"[{p.mode}].{p.kind}": next(iter(p.parallel.values()))
-             for p in profiles.profiles.values() if p.parallel}
+    asked = {f"[{p.mode}].{p.kind}": next(iter(p.parallel.values())) for p in profiles.profiles.values() if p.parallel}
     sizes = set(asked.values()) - {1}
     if len(sizes) > 1:
         listed = ", ".join(f"{where} asks for {n}" for where, n in asked.items())
-        raise GroupingError(f"{profiles.source}: every `parallel` profile must use the same number of "
-                            f"ranks, since one engine group serves them all ({listed})")
+        raise GroupingError(
+            f"{profiles.source}: every `parallel` profile must use the same number of "
+            f"ranks, since one engine group serves them all ({listed})"
+        )
     if not sizes:
         return 1, None
     size = sizes.pop()
@@ -103,8 +104,9 @@ def plan_slots(settings: Settings) -> list[Slot]:
         raise GroupingError(
             f"{len(gpus)} GPU(s) ({','.join(gpus)}) cannot form engine groups of {size}: {where} has "
             f"parallel = {size} ranks, so give --gpus (HAPPYHORSE_GPUS) a multiple of {size}, e.g. "
-            f"--gpus {','.join(gpus[:len(gpus) - len(gpus) % size] or [str(i) for i in range(size)])}")
-    return [Slot(gpus[i:i + size], size) for i in range(0, len(gpus), size)]
+            f"--gpus {','.join(gpus[: len(gpus) - len(gpus) % size] or [str(i) for i in range(size)])}"
+        )
+    return [Slot(gpus[i : i + size], size) for i in range(0, len(gpus), size)]
 
 
 def free_port() -> int:
@@ -115,9 +117,23 @@ def free_port() -> int:
 
 def rank_specs(name: str, size: int, port: int) -> list[RankSpec]:
     slot = name.rsplit("-", 1)[-1]
-    return [RankSpec(rank, size, port, f"hh-e{slot}-rank{rank}"[:15], {
-        "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(size), "LOCAL_WORLD_SIZE": str(size),
-        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}) for rank in range(size)]
+    return [
+        RankSpec(
+            rank,
+            size,
+            port,
+            f"hh-e{slot}-rank{rank}"[:15],
+            {
+                "RANK": str(rank),
+                "LOCAL_RANK": str(rank),
+                "WORLD_SIZE": str(size),
+                "LOCAL_WORLD_SIZE": str(size),
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+            },
+        )
+        for rank in range(size)
+    ]
 
 
 class EngineGroup(EngineProcess):
@@ -140,15 +156,22 @@ class EngineGroup(EngineProcess):
             await asyncio.gather(*pending, return_exceptions=True)
             raise EngineCrashed(f"{self.name} could not start its {self.size} ranks: {failed[0]}")
         self.ready = True
-        log.info("%s ready: %d ranks (pids %s, devices %s)", self.name, self.size,
-                 ", ".join(str(r.process.pid) for r in self.ranks), self.device or "cpu")
+        log.info(
+            "%s ready: %d ranks (pids %s, devices %s)",
+            self.name,
+            self.size,
+            ", ".join(str(r.process.pid) for r in self.ranks),
+            self.device or "cpu",
+        )
 
     async def render(self, job: RenderJob, on_progress: Callable[[float], None]) -> RenderResult:
         """Every rank renders ``job``; rank 0's progress and result are the task's."""
         if not self.alive():
             raise EngineCrashed(f"{self.name} is not running")
-        runs = [asyncio.create_task(rank.render(job, on_progress if i == 0 else _ignore))
-                for i, rank in enumerate(self.ranks)]
+        runs = [
+            asyncio.create_task(rank.render(job, on_progress if i == 0 else _ignore))
+            for i, rank in enumerate(self.ranks)
+        ]
         await asyncio.sleep(0)  # each rank has cleared its cancel flag before interrupt() can set it
         self.current_task = job.task_id
         try:
@@ -220,8 +243,9 @@ class RankGroup:
             backend = "cpu:gloo,cuda:nccl"  # the cancel vote is a CPU tensor; attention stays on NCCL
         else:
             backend = "gloo"
-        dist.init_process_group(backend, rank=spec.rank, world_size=spec.world_size,
-                                timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
+        dist.init_process_group(
+            backend, rank=spec.rank, world_size=spec.world_size, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S)
+        )
 
     def agree_to_stop(self, mine: bool) -> bool:
         """True on every rank when any rank's cancel flag is set: all stop at the same step.

@@ -25,7 +25,8 @@ class EnginePool:
     def __init__(self, settings: Settings) -> None:
         slots = plan_slots(settings)  # raises GroupingError when the GPUs cannot be grouped as asked
         self.engines = [
-            EngineProcess(settings, slot.devices[0] if slot.devices else None, f"engine-{i}") if slot.ranks == 1
+            EngineProcess(settings, slot.devices[0] if slot.devices else None, f"engine-{i}")
+            if slot.ranks == 1
             else EngineGroup(settings, slot.devices, slot.ranks, f"engine-{i}")
             for i, slot in enumerate(slots)
         ]

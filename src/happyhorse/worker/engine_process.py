@@ -51,8 +51,13 @@ def _set_title(title: str) -> None:
         ctypes.CDLL("libc.so.6").prctl(15, title.encode()[:15])  # PR_SET_NAME
 
 
-def engine_main(conn: Connection, settings_data: dict[str, Any], device: str | None, cancel_flag: Any = None,
-                rank: RankSpec | None = None) -> None:
+def engine_main(
+    conn: Connection,
+    settings_data: dict[str, Any],
+    device: str | None,
+    cancel_flag: Any = None,
+    rank: RankSpec | None = None,
+) -> None:
     """Entry point of the child process; with ``rank``, one rank of an engine group."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
@@ -124,8 +129,9 @@ def engine_main(conn: Connection, settings_data: dict[str, Any], device: str | N
 class EngineProcess:
     """The parent's handle on one engine process."""
 
-    def __init__(self, settings: Settings, device: str | None = None, name: str = "engine-0",
-                 rank: RankSpec | None = None) -> None:
+    def __init__(
+        self, settings: Settings, device: str | None = None, name: str = "engine-0", rank: RankSpec | None = None
+    ) -> None:
         self.settings = settings
         self.device = device
         self.name = name
@@ -143,10 +149,12 @@ class EngineProcess:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         self.cancel_flag = ctx.Event()
-        self.process = ctx.Process(target=engine_main, name=f"happyhorse-{self.name}",
-                                   args=(child, self.settings.model_dump(), self.device, self.cancel_flag,
-                                         self.rank),
-                                   daemon=True)
+        self.process = ctx.Process(
+            target=engine_main,
+            name=f"happyhorse-{self.name}",
+            args=(child, self.settings.model_dump(), self.device, self.cancel_flag, self.rank),
+            daemon=True,
+        )
         self.process.start()
         child.close()
         self.conn = parent
@@ -254,8 +262,13 @@ def detect_gpus(settings: Settings) -> list[str]:
     if not shutil.which("nvidia-smi"):
         return []
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (subprocess.SubprocessError, OSError):
         return []
     return [line.strip() for line in out.splitlines() if line.strip()]

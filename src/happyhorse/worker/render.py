@@ -54,8 +54,11 @@ def render_job(
     first = _fitted(job.first_image, width, height, "first image")
     last = _fitted(job.last_image, width, height, "last image")
     elements = [
-        Element(spec.name, spec.description,
-                [_decoded(data, f"element @{spec.name}", (width, height)) for data in spec.images])
+        Element(
+            spec.name,
+            spec.description,
+            [_decoded(data, f"element @{spec.name}", (width, height)) for data in spec.images],
+        )
         for spec in job.elements
     ]
 
@@ -161,8 +164,9 @@ def _render_shot(
     _write_frames(engine, shot, clip.frames, writer, mark)
 
 
-def _write_frames(engine: Engine, shot: Shot, frames: Iterable[np.ndarray], writer: Mp4Writer,
-                  mark: Watermark | None = None) -> None:
+def _write_frames(
+    engine: Engine, shot: Shot, frames: Iterable[np.ndarray], writer: Mp4Writer, mark: Watermark | None = None
+) -> None:
     """Stream frames into the writer, holding the engine to exactly ``num_frames`` of the right shape."""
     expected = (shot.height, shot.width, 3)
     count = 0

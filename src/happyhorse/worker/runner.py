@@ -94,8 +94,7 @@ class TaskRunner:
             return "cancelled"
         except EngineCrashed:
             log.error("engine crashed while rendering task %s", task_id)
-            return await self.fail(task_id, attempt, "the engine process crashed while rendering this task",
-                                   "crashed")
+            return await self.fail(task_id, attempt, "the engine process crashed while rendering this task", "crashed")
         except Exception:  # the engine's state is unknown (it may still hold the job): it is replaced
             log.exception("task %s: unexpected error while rendering", task_id)
             return await self.fail(task_id, attempt, INTERNAL_ERROR_MESSAGE, "crashed")
@@ -106,21 +105,28 @@ class TaskRunner:
 
     async def prepare(self, task_id: str, attempt: int, seed: int, request: GenerateRequest) -> RenderJob:
         """Fetch every input image (SSRF-guarded) and describe the render."""
-        images = await asyncio.gather(*(self._fetch(f"image_urls[{i}]", url)
-                                        for i, url in enumerate(request.image_urls)))
+        images = await asyncio.gather(
+            *(self._fetch(f"image_urls[{i}]", url) for i, url in enumerate(request.image_urls))
+        )
         elements = []
         for i, element in enumerate(request.elements):
-            data = await asyncio.gather(*(self._fetch(f"elements[{i}].element_input_urls[{j}]", url)
-                                          for j, url in enumerate(element.urls)))
+            data = await asyncio.gather(
+                *(self._fetch(f"elements[{i}].element_input_urls[{j}]", url) for j, url in enumerate(element.urls))
+            )
             elements.append(ElementSpec(element.name, element.description, list(data)))
         aspect = request.aspect_ratio
         if images:
             aspect = nearest_aspect_ratio(*image_size(images[0]))  # the output follows the first image
         return RenderJob(
-            task_id=task_id, attempt=attempt,
+            task_id=task_id,
+            attempt=attempt,
             output_path=str(self.work_dir / f"{task_id}-{attempt}.mp4"),
-            mode=request.mode, aspect_ratio=aspect, sound=request.sound, seed=seed,
-            cfg_scale=request.cfg_scale, negative_prompt=request.negative_prompt,
+            mode=request.mode,
+            aspect_ratio=aspect,
+            sound=request.sound,
+            seed=seed,
+            cfg_scale=request.cfg_scale,
+            negative_prompt=request.negative_prompt,
             shots=[ShotSpec(shot.prompt, shot.duration) for shot in frame_shots(request)],
             first_image=images[0] if images else None,
             last_image=images[1] if len(images) > 1 else None,
@@ -152,14 +158,12 @@ class TaskRunner:
                 if percent != written:
                     try:
                         async with self.db.write() as session:
-                            await service.progress(session, job.task_id, account_id, job.attempt, percent,
-                                                   self.events)
+                            await service.progress(session, job.task_id, account_id, job.attempt, percent, self.events)
                         written, refused = percent, 0
                     except Exception as exc:  # a hint only: the render goes on, the next write retries
                         refused += 1
                         if refused == 1:
-                            log.warning("task %s: progress not written (%s); retrying", job.task_id,
-                                        type(exc).__name__)
+                            log.warning("task %s: progress not written (%s); retrying", job.task_id, type(exc).__name__)
 
         writer = asyncio.create_task(write_progress())
         try:
@@ -169,8 +173,9 @@ class TaskRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
 
-    async def finish(self, task_id: str, attempt: int, job: RenderJob, result: RenderResult,
-                     account_id: str = "") -> str:
+    async def finish(
+        self, task_id: str, attempt: int, job: RenderJob, result: RenderResult, account_id: str = ""
+    ) -> str:
         key = f"{task_id}-{attempt}.mp4"
         try:
             await asyncio.to_thread(self.store.put, Path(job.output_path), key)
@@ -178,8 +183,13 @@ class TaskRunner:
             log.exception("task %s: could not store its video", task_id)
             await self._delete_result(key)
             return await self.fail(task_id, attempt, STORE_FAILED_MESSAGE)
-        fields = {"result_key": key, "width": result.width, "height": result.height,
-                  "result_duration": result.duration, "has_audio": result.has_audio}
+        fields = {
+            "result_key": key,
+            "width": result.width,
+            "height": result.height,
+            "result_duration": result.duration,
+            "has_audio": result.has_audio,
+        }
         with contextlib.suppress(OSError):
             Path(job.output_path).unlink(missing_ok=True)
         outcome = await self._write(Unwritten(task_id, attempt, account_id, fields))
@@ -202,14 +212,21 @@ class TaskRunner:
         try:
             async with self.db.write() as session:
                 if pending.result is None:
-                    done = await service.fail_and_refund(session, pending.task_id, pending.message, pending.attempt,
-                                                         self.events)
+                    done = await service.fail_and_refund(
+                        session, pending.task_id, pending.message, pending.attempt, self.events
+                    )
                 else:
-                    done = await service.succeed(session, pending.task_id, pending.account_id, pending.attempt,
-                                                 pending.result, self.events)
+                    done = await service.succeed(
+                        session, pending.task_id, pending.account_id, pending.attempt, pending.result, self.events
+                    )
         except Exception as exc:
-            log.warning("task %s attempt %s: its outcome could not be written (%s: %s); retrying later",
-                        pending.task_id, pending.attempt, type(exc).__name__, exc)
+            log.warning(
+                "task %s attempt %s: its outcome could not be written (%s: %s); retrying later",
+                pending.task_id,
+                pending.attempt,
+                type(exc).__name__,
+                exc,
+            )
             self.unwritten[pending.task_id] = pending
             return "unwritten"
         self.unwritten.pop(pending.task_id, None)

@@ -70,8 +70,10 @@ def test_problems_exit_nonzero(tmp_path: Path) -> None:
     for file in (broken / "transformer").iterdir():
         file.unlink()
     path = tmp_path / "models.toml"
-    path.write_text(f'[std]\ntext_to_video = "{tmp_path}/missing"\nimage_to_video = "{wan}"\n'
-                    f'elements = "{ltx}"\nfirst_last_frame = "{broken}"\n')
+    path.write_text(
+        f'[std]\ntext_to_video = "{tmp_path}/missing"\nimage_to_video = "{wan}"\n'
+        f'elements = "{ltx}"\nfirst_last_frame = "{broken}"\n'
+    )
     code, output = check("--models", str(path))
     assert code == 1
     assert "model_index.json not found" in output
@@ -98,8 +100,9 @@ def test_a_hub_id_not_downloaded_is_a_problem_offline(tmp_path: Path, monkeypatc
 
 def test_the_real_cli_mounts_it_and_reads_happyhorse_models(setup: Path) -> None:
     env = {**os.environ, "HAPPYHORSE_MODELS": str(setup)}
-    proc = subprocess.run([sys.executable, "-m", "happyhorse", "models", "check"], env=env, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "happyhorse", "models", "check"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "LTX2ConditionPipeline" in proc.stdout
 
@@ -107,9 +110,11 @@ def test_the_real_cli_mounts_it_and_reads_happyhorse_models(setup: Path) -> None
 def test_check_reports_each_option_and_whether_this_machine_honours_it(tmp_path: Path) -> None:
     ltx = fake_model(tmp_path, "ltx", "LTX2Pipeline")
     path = tmp_path / "models.toml"
-    path.write_text(f'[std]\ntext_to_video = {{ path = "{ltx}", cache = {{ kind = "taylorseer" }}, '
-                    f'quantization = "fp8_storage", compile = "regional" }}\n'
-                    f'[pro]\ntext_to_video = {{ path = "{ltx}", quantization = "fp8", offload = "group" }}\n')
+    path.write_text(
+        f'[std]\ntext_to_video = {{ path = "{ltx}", cache = {{ kind = "taylorseer" }}, '
+        f'quantization = "fp8_storage", compile = "regional" }}\n'
+        f'[pro]\ntext_to_video = {{ path = "{ltx}", quantization = "fp8", offload = "group" }}\n'
+    )
     code, out = check("--models", str(path), "--json")
     report = json.loads(out)
     options = {p["mode"]: p["options"] for p in report["profiles"]}
@@ -128,8 +133,10 @@ def test_check_reports_parallel_per_model_and_machine(tmp_path: Path) -> None:
     ltx = fake_model(tmp_path, "ltx", "LTX2Pipeline")
     wan = fake_model(tmp_path, "wan", "WanPipeline")
     path = tmp_path / "models.toml"
-    path.write_text(f'[std]\ntext_to_video = {{ path = "{wan}", parallel = {{ ulysses = 2 }} }}\n'
-                    f'[pro]\ntext_to_video = {{ path = "{ltx}", parallel = {{ ulysses = 2 }} }}\n')
+    path.write_text(
+        f'[std]\ntext_to_video = {{ path = "{wan}", parallel = {{ ulysses = 2 }} }}\n'
+        f'[pro]\ntext_to_video = {{ path = "{ltx}", parallel = {{ ulysses = 2 }} }}\n'
+    )
     code, out = check("--models", str(path), "--json")
     report = json.loads(out)
     options = {p["mode"]: p["options"]["parallel"] for p in report["profiles"]}

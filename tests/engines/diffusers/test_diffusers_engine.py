@@ -29,8 +29,15 @@ def picture(width: int = 64, height: int = 32, seed: int = 0) -> np.ndarray:
 
 
 def render(engine: DiffusersEngine, **fields: Any) -> tuple[Clip, list[np.ndarray], list[float]]:
-    values: dict[str, Any] = {"index": 0, "prompt": "a horse on a beach", "num_frames": 20, "width": 64,
-                              "height": 32, "seed": 7, "sound": False}
+    values: dict[str, Any] = {
+        "index": 0,
+        "prompt": "a horse on a beach",
+        "num_frames": 20,
+        "width": 64,
+        "height": 32,
+        "seed": 7,
+        "sound": False,
+    }
     values.update(fields)
     progress: list[float] = []
     clip = engine.render(Shot(**values), progress.append)
@@ -122,8 +129,7 @@ def test_wan_vace_elements_use_the_reference_images(engine: DiffusersEngine, mon
     model = engine._model(engine.profiles.resolve("std", "elements"))  # type: ignore[arg-type]
     calls = spy_on_passes(model.family, monkeypatch)
     rex = Element("rex", "a brown dog", [picture(48, 48, seed=4), picture(48, 48, seed=5)])
-    _, frames, progress = render(engine, prompt="@rex runs", elements=[rex], first_frame=picture(seed=6),
-                                 num_frames=12)
+    _, frames, progress = render(engine, prompt="@rex runs", elements=[rex], first_frame=picture(seed=6), num_frames=12)
     assert_frames(frames, 12)
     assert calls[0]["kind"] == "elements" and len(calls[0]["references"]) == 1
     assert calls[0]["prompt"] == "rex runs (rex: a brown dog)"
@@ -147,10 +153,13 @@ def test_frame_sizes_follow_the_mode_and_aspect(engine: DiffusersEngine) -> None
     assert_frames(frames, 9, 96, 64)
 
 
-@pytest.mark.parametrize(("error", "message"), [
-    (RuntimeError("CUDA error: an illegal memory access"), r"video model failed.*RuntimeError"),
-    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"), r"out of memory"),
-])
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (RuntimeError("CUDA error: an illegal memory access"), r"video model failed.*RuntimeError"),
+        (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"), r"out of memory"),
+    ],
+)
 def test_a_failing_pipeline_is_an_engine_error_and_the_engine_keeps_serving(
     engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch, error: Exception, message: str
 ) -> None:
@@ -178,5 +187,6 @@ def test_element_prompt() -> None:
     rex = Element("rex", "a brown dog", [])
     cat = Element("cat", "", [])
     assert element_prompt("@rex chases @cat, @nobody watches", [rex, cat]) == (
-        "rex chases cat, @nobody watches (rex: a brown dog)")
+        "rex chases cat, @nobody watches (rex: a brown dog)"
+    )
     assert element_prompt("no mentions", [rex]) == "no mentions"

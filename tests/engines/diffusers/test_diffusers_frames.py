@@ -15,9 +15,19 @@ from happyhorse.engines.diffusers.frames import (
 )
 
 
-@pytest.mark.parametrize(("frames", "quantum", "expected"), [
-    (1, 8, 1), (9, 8, 9), (10, 8, 17), (72, 8, 73), (120, 8, 121), (121, 8, 121), (72, 4, 73), (80, 4, 81),
-])
+@pytest.mark.parametrize(
+    ("frames", "quantum", "expected"),
+    [
+        (1, 8, 1),
+        (9, 8, 9),
+        (10, 8, 17),
+        (72, 8, 73),
+        (120, 8, 121),
+        (121, 8, 121),
+        (72, 4, 73),
+        (80, 4, 81),
+    ],
+)
 def test_valid_frame_count_is_the_next_qk_plus_1(frames: int, quantum: int, expected: int) -> None:
     assert valid_frame_count(frames, quantum) == expected
 

@@ -28,8 +28,10 @@ SHOT = Shot(index=0, prompt="a horse on a beach", num_frames=9, width=64, height
 def models_file(tmp_path: Path, model: str, options: str = "", kind: str = "text_to_video") -> Path:
     models = tiny_diffusers.build_all(tmp_path.parent / "tiny-diffusers")
     toml = tmp_path / f"models-{abs(hash((model, options, kind)))}.toml"
-    toml.write_text(f'[std]\nsteps = 4\nresolution = "64x32"\ncall_args = {{ max_sequence_length = 32 }}\n'
-                    f'{kind} = {{ path = "{models[model]}"{", " + options if options else ""} }}\n')
+    toml.write_text(
+        f'[std]\nsteps = 4\nresolution = "64x32"\ncall_args = {{ max_sequence_length = 32 }}\n'
+        f'{kind} = {{ path = "{models[model]}"{", " + options if options else ""} }}\n'
+    )
     return toml
 
 
@@ -39,7 +41,8 @@ def frames_of(engine: DiffusersEngine) -> tuple[np.ndarray, int]:
     tokens = [0]
     hook = transformer.blocks[-1].register_forward_pre_hook(  # after blocks.0, where diffusers splits
         lambda _, args, kwargs: tokens.__setitem__(0, (args[0] if args else kwargs["hidden_states"]).shape[1]),
-        with_kwargs=True)
+        with_kwargs=True,
+    )
     try:
         return np.stack(engine.render(SHOT, lambda _: None).frames), tokens[0]
     finally:
@@ -74,8 +77,10 @@ def test_ulysses_2_on_two_cpu_ranks_renders_the_frames_of_one_process(tmp_path: 
     toml = models_file(tmp_path, "wan-ti2v", "parallel = { ulysses = 2 }")
     ctx = mp.get_context("spawn")
     out = ctx.SimpleQueue()
-    ranks = [ctx.Process(target=rank_main, args=(spec, str(toml), out), daemon=True)
-             for spec in rank_specs("engine-0", 2, free_port())]
+    ranks = [
+        ctx.Process(target=rank_main, args=(spec, str(toml), out), daemon=True)
+        for spec in rank_specs("engine-0", 2, free_port())
+    ]
     for process in ranks:
         process.start()
     got = dict(out.get() for _ in ranks)
@@ -93,17 +98,25 @@ def test_ulysses_2_on_two_cpu_ranks_renders_the_frames_of_one_process(tmp_path: 
     assert np.array_equal(got[0][0], got[1][0])  # every rank ends with the same whole video
 
 
-@pytest.mark.parametrize(("model", "options", "kind", "words"), [
-    ("wan-ti2v", "parallel = { ring = 2 }", "text_to_video", "ring attention needs an attention backend"),
-    ("ltx2", "parallel = { ulysses = 2 }", "text_to_video", "cannot split LTX-2"),
-    ("wan-vace", "parallel = { ulysses = 2 }", "elements", "has no context-parallel plan"),
-    ("wan-ti2v", "parallel = { ulysses = 2 }", "text_to_video", "this engine process is alone"),
-    ("wan-ti2v", 'parallel = { ulysses = 2 }, cache = { kind = "taylorseer" }', "text_to_video",
-     "`cache` with `parallel`"),
-    ("wan-ti2v", 'parallel = { ulysses = 2 }, compile = "regional"', "text_to_video", "`compile` with `parallel`"),
-])
-def test_what_cannot_be_split_here_is_a_clear_load_error(tmp_path: Path, model: str, options: str, kind: str,
-                                                         words: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "options", "kind", "words"),
+    [
+        ("wan-ti2v", "parallel = { ring = 2 }", "text_to_video", "ring attention needs an attention backend"),
+        ("ltx2", "parallel = { ulysses = 2 }", "text_to_video", "cannot split LTX-2"),
+        ("wan-vace", "parallel = { ulysses = 2 }", "elements", "has no context-parallel plan"),
+        ("wan-ti2v", "parallel = { ulysses = 2 }", "text_to_video", "this engine process is alone"),
+        (
+            "wan-ti2v",
+            'parallel = { ulysses = 2 }, cache = { kind = "taylorseer" }',
+            "text_to_video",
+            "`cache` with `parallel`",
+        ),
+        ("wan-ti2v", 'parallel = { ulysses = 2 }, compile = "regional"', "text_to_video", "`compile` with `parallel`"),
+    ],
+)
+def test_what_cannot_be_split_here_is_a_clear_load_error(
+    tmp_path: Path, model: str, options: str, kind: str, words: str
+) -> None:
     engine = DiffusersEngine(load_profiles(models_file(tmp_path, model, options, kind)))
     with pytest.raises(EngineError, match="cannot load") as caught:
         engine.load()

@@ -45,9 +45,19 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def request(**fields: object) -> GenerateRequest:
     values: dict[str, object] = {
-        "model": "happyhorse-1.0/video", "prompt": "a fox", "mode": "std", "duration": 5, "aspect_ratio": "16:9",
-        "image_urls": [], "sound": False, "cfg_scale": 0.5, "multi_shots": False, "multi_prompt": [],
-        "elements": [], "seed": None, "negative_prompt": None,
+        "model": "happyhorse-1.0/video",
+        "prompt": "a fox",
+        "mode": "std",
+        "duration": 5,
+        "aspect_ratio": "16:9",
+        "image_urls": [],
+        "sound": False,
+        "cfg_scale": 0.5,
+        "multi_shots": False,
+        "multi_prompt": [],
+        "elements": [],
+        "seed": None,
+        "negative_prompt": None,
     }
     values.update(fields)
     return GenerateRequest(**values)  # type: ignore[arg-type]
@@ -67,7 +77,10 @@ def test_the_minimal_form_from_the_issue(tmp_path: Path) -> None:
 
 def test_mode_defaults_rich_tables_and_hub_ids(tmp_path: Path) -> None:
     (tmp_path / "local").mkdir()
-    profiles = load_profiles(write(tmp_path, """
+    profiles = load_profiles(
+        write(
+            tmp_path,
+            """
 [std]
 steps = 8
 guidance = 1.0
@@ -83,11 +96,18 @@ vae_tiling = true
 frames_per_pass = 81
 audio = { path = "stabilityai/stable-audio-open-1.0", steps = 50 }
 call_args = { stg_scale = 0.0 }
-"""))
+""",
+        )
+    )
     t2v = profiles.resolve("std", "text_to_video")
     assert t2v is not None
     assert (t2v.path, t2v.steps, t2v.guidance, t2v.dtype, t2v.cpu_offload) == (
-        "Lightricks/LTX-2", 8, (1.0, 1.0), "bfloat16", "model")
+        "Lightricks/LTX-2",
+        8,
+        (1.0, 1.0),
+        "bfloat16",
+        "model",
+    )
     i2v = profiles.resolve("std", "image_to_video")
     assert i2v is not None
     assert i2v.path == str(tmp_path / "local")  # relative to models.toml
@@ -96,18 +116,24 @@ call_args = { stg_scale = 0.0 }
     assert dict(i2v.call_args) == {"stg_scale": 0.0}
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("[std]\ntext_to_video = { steps = 4 }", r"\[std\]\.text_to_video: a table needs `path`"),
-    ('[std]\ntext_to_video = { path = "/m", steps = "forty" }', r"text_to_video\.steps: must be a positive integer"),
-    ('[std]\ntext_to_video = { path = "/m", stepz = 4 }', r"unknown option `stepz`"),
-    ('[std]\ntext_to_video = { path = "/m", resolution = "1280x" }', r"resolution.*'1280x'"),
-    ('[std]\ntext_to_video = { path = "/m", guidance = [7, 1] }', r"guidance: must be a number or a range"),
-    ('[std]\ntext_to_video = { path = "/m", dtype = "int8" }', r"dtype: must be one of"),
-    ('[std]\ntext_to_video = { path = "/m", cpu_offload = "maybe" }', r"cpu_offload"),
-    ('[turbo]\ntext_to_video = "/m"', r"unknown table \[turbo\]"),
-    ("[std]\nsteps = 4", r"no profiles"),
-    ("[std\n", r"not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[std]\ntext_to_video = { steps = 4 }", r"\[std\]\.text_to_video: a table needs `path`"),
+        (
+            '[std]\ntext_to_video = { path = "/m", steps = "forty" }',
+            r"text_to_video\.steps: must be a positive integer",
+        ),
+        ('[std]\ntext_to_video = { path = "/m", stepz = 4 }', r"unknown option `stepz`"),
+        ('[std]\ntext_to_video = { path = "/m", resolution = "1280x" }', r"resolution.*'1280x'"),
+        ('[std]\ntext_to_video = { path = "/m", guidance = [7, 1] }', r"guidance: must be a number or a range"),
+        ('[std]\ntext_to_video = { path = "/m", dtype = "int8" }', r"dtype: must be one of"),
+        ('[std]\ntext_to_video = { path = "/m", cpu_offload = "maybe" }', r"cpu_offload"),
+        ('[turbo]\ntext_to_video = "/m"', r"unknown table \[turbo\]"),
+        ("[std]\nsteps = 4", r"no profiles"),
+        ("[std\n", r"not valid TOML"),
+    ],
+)
 def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ProfileError, match=message) as caught:
@@ -127,8 +153,13 @@ def test_what_a_folder_can_do_comes_from_model_index(tmp_path: Path) -> None:
     ti2v = fake_model(tmp_path, "ti2v", "WanPipeline", expand_timesteps=True)
     flf = fake_model(tmp_path, "flf", "WanImageToVideoPipeline")
     vace = fake_model(tmp_path, "vace", "WanVACEPipeline")
-    profiles = load_profiles(write(tmp_path, f'[std]\ntext_to_video = "{ltx}"\nimage_to_video = "{ti2v}"\n'
-                                              f'first_last_frame = "{flf}"\nelements = "{vace}"\n'))
+    profiles = load_profiles(
+        write(
+            tmp_path,
+            f'[std]\ntext_to_video = "{ltx}"\nimage_to_video = "{ti2v}"\n'
+            f'first_last_frame = "{flf}"\nelements = "{vace}"\n',
+        )
+    )
     infos = {name: profiles.model_info(str(tmp_path / name)) for name in ("ltx", "ti2v", "flf", "vace")}
     assert infos["ltx"].native_audio is True and "first_last_frame" in infos["ltx"].kinds
     assert infos["ti2v"].kinds == {"text_to_video", "image_to_video"} and infos["ti2v"].native_audio is False
@@ -149,13 +180,18 @@ def test_check_request_refuses_a_kind_without_a_profile(tmp_path: Path) -> None:
 def test_check_request_refuses_sound_without_an_audio_source(tmp_path: Path) -> None:
     ltx = fake_model(tmp_path, "ltx", "LTX2Pipeline")
     wan = fake_model(tmp_path, "wan", "WanPipeline", expand_timesteps=True)
-    profiles = load_profiles(write(tmp_path, f"""
+    profiles = load_profiles(
+        write(
+            tmp_path,
+            f"""
 [std]
 text_to_video = "{ltx}"
 image_to_video = "{wan}"
 [pro]
 image_to_video = {{ path = "{wan}", audio = "{tmp_path}" }}
-"""))
+""",
+        )
+    )
     profiles.check_request(request(sound=True))  # LTX-2 makes its own audio
     profiles.check_request(request(sound=False, image_urls=["https://x/a.png"]))
     with pytest.raises(InvalidRequest, match=r"sound is true.*WanPipeline.*makes no audio.*\"sound\": false"):
@@ -176,7 +212,9 @@ def test_request_kinds() -> None:
     assert request_kinds(request(image_urls=["a", "b"])) == ["first_last_frame"]
     shots = [ShotPrompt("a", 2), ShotPrompt("b", 2)]
     assert request_kinds(request(multi_shots=True, multi_prompt=shots, image_urls=["a"])) == [
-        "image_to_video", "text_to_video"]
+        "image_to_video",
+        "text_to_video",
+    ]
     assert request_kinds(request(elements=[ElementInput("rex", "", ["a", "b"])], image_urls=["a"])) == ["elements"]
 
 

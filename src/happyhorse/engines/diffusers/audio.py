@@ -34,13 +34,17 @@ class AudioSource:
         self.length_arg: str = length_arg
         self.sample_rate = sample_rate_of(pipe)
 
-    def render(self, prompt: str, negative_prompt: str | None, seconds: float, seed: int,
-               progress: Callable[[float], None]) -> np.ndarray:
+    def render(
+        self, prompt: str, negative_prompt: str | None, seconds: float, seed: int, progress: Callable[[float], None]
+    ) -> np.ndarray:
         """A (2, samples) float32 track at 48 kHz for ``prompt``, about ``seconds`` long."""
         # 1. Arguments, by the names this pipeline understands.
         steps = self.spec.steps
-        kwargs: dict[str, Any] = {"prompt": prompt, self.length_arg: seconds,
-                                  "generator": torch.Generator("cpu").manual_seed(seed)}
+        kwargs: dict[str, Any] = {
+            "prompt": prompt,
+            self.length_arg: seconds,
+            "generator": torch.Generator("cpu").manual_seed(seed),
+        }
         if steps is not None:
             kwargs["num_inference_steps"] = steps
         if self.spec.guidance is not None:
@@ -52,9 +56,11 @@ class AudioSource:
 
         # 2. Progress: the new-style step callback where there is one, the old one elsewhere.
         if "callback_on_step_end" in self.params:
+
             def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
                 progress(min((step + 1) / total, 1.0))
                 return tensors
+
             kwargs["callback_on_step_end"] = on_step_end
         elif "callback" in self.params:
             kwargs["callback"] = lambda step, timestep, latents: progress(min((step + 1) / total, 1.0))

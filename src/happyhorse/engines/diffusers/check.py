@@ -101,19 +101,26 @@ def build_report(profiles: Profiles) -> Report:
 
 
 def _model_entry(info: ModelInfo, report: Report, offline: bool, is_audio: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {"source": info.source, "on_disk": info.local_dir is not None,
-                             "folder": str(info.local_dir) if info.local_dir else None,
-                             "pipeline": info.class_name, "family": info.family,
-                             "native_audio": info.native_audio, "role": "audio" if is_audio else "video",
-                             "components": {}}
+    entry: dict[str, Any] = {
+        "source": info.source,
+        "on_disk": info.local_dir is not None,
+        "folder": str(info.local_dir) if info.local_dir else None,
+        "pipeline": info.class_name,
+        "family": info.family,
+        "native_audio": info.native_audio,
+        "role": "audio" if is_audio else "video",
+        "components": {},
+    }
     if info.problem and not (is_audio and info.local_dir is not None):  # any audio pipeline class will do
         report.problems.append(f"{info.source}: {info.problem}")
     if info.local_dir is None:
         if not info.source.startswith("/"):
             note = "not in the local Hugging Face cache"
             if offline:
-                report.problems.append(f"{info.source}: {note}, and HF_HUB_OFFLINE is set "
-                                       f"(download it: huggingface-cli download {info.source})")
+                report.problems.append(
+                    f"{info.source}: {note}, and HF_HUB_OFFLINE is set "
+                    f"(download it: huggingface-cli download {info.source})"
+                )
             else:
                 report.warnings.append(f"{info.source}: {note}; it downloads on first load")
         return entry
@@ -133,8 +140,10 @@ def _profile_entry(profiles: Profiles, profile: Profile, report: Report) -> dict
     where = f"[{profile.mode}].{profile.kind}"
     pipeline = pipeline_name(info.class_name, info.index, profile.kind)
     if info.class_name and info.family and pipeline is None:
-        report.problems.append(f"{where}: a {info.class_name} folder cannot render {profile.kind} "
-                               f"(it can: {', '.join(sorted(info.kinds)) or 'nothing'})")
+        report.problems.append(
+            f"{where}: a {info.class_name} folder cannot render {profile.kind} "
+            f"(it can: {', '.join(sorted(info.kinds)) or 'nothing'})"
+        )
     if profile.audio is not None:
         audio = profile.audio.path
     elif info.native_audio:
@@ -143,15 +152,26 @@ def _profile_entry(profiles: Profiles, profile: Profile, report: Report) -> dict
         audio = "unknown until downloaded"
     else:
         audio = "none"
-        report.warnings.append(f"{where}: {info.class_name} makes no audio and no `audio` source is set: "
-                               f"requests with sound=true are refused")
+        report.warnings.append(
+            f"{where}: {info.class_name} makes no audio and no `audio` source is set: "
+            f"requests with sound=true are refused"
+        )
     width, height = profiles.frame_size(profile.mode, "16:9")
-    return {"mode": profile.mode, "kind": profile.kind, "model": profile.path, "pipeline": pipeline,
-            "steps": profile.steps, "frame": f"{width}x{height}",
-            "guidance": list(profile.guidance) if profile.guidance else None,
-            "frames_per_pass": profile.frames_per_pass, "dtype": profile.dtype, "cpu_offload": profile.cpu_offload,
-            "vae_tiling": profile.vae_tiling, "audio": audio,
-            "options": _options(profile, report, where, info.class_name)}
+    return {
+        "mode": profile.mode,
+        "kind": profile.kind,
+        "model": profile.path,
+        "pipeline": pipeline,
+        "steps": profile.steps,
+        "frame": f"{width}x{height}",
+        "guidance": list(profile.guidance) if profile.guidance else None,
+        "frames_per_pass": profile.frames_per_pass,
+        "dtype": profile.dtype,
+        "cpu_offload": profile.cpu_offload,
+        "vae_tiling": profile.vae_tiling,
+        "audio": audio,
+        "options": _options(profile, report, where, info.class_name),
+    }
 
 
 def _options(profile: Profile, report: Report, where: str, pipeline: str | None) -> dict[str, dict[str, Any]]:
@@ -206,18 +226,23 @@ def _print(report: Report) -> None:
     console.print("\n[bold]models[/bold]")
     for m in report.models:
         size = sum(c["bytes"] for c in m["components"].values())
-        audio = "audio source" if m["role"] == "audio" else {
-            True: "native audio", False: "no audio", None: "audio unknown"}[m["native_audio"]]
+        audio = (
+            "audio source"
+            if m["role"] == "audio"
+            else {True: "native audio", False: "no audio", None: "audio unknown"}[m["native_audio"]]
+        )
         where = f"on disk, {size / 1e9:.2f} GB" if m["on_disk"] else "not on disk"
         console.print(f"  {escape(m['source'])}: {m['pipeline'] or '?'}, {audio}, {where}")
     console.print("\n[bold]profiles[/bold]")
     for p in report.profiles:
         guidance = "default" if p["guidance"] is None else "–".join(f"{g:g}" for g in p["guidance"])
         table = escape("[" + p["mode"] + "]")
-        console.print(f"  {table} {p['kind']} → "
-                      f"{p['pipeline'] or '?'} from {escape(p['model'])}\n"
-                      f"      steps {p['steps'] or 'default'}, frame {p['frame']}, guidance {guidance}, "
-                      f"audio {escape(str(p['audio']))}")
+        console.print(
+            f"  {table} {p['kind']} → "
+            f"{p['pipeline'] or '?'} from {escape(p['model'])}\n"
+            f"      steps {p['steps'] or 'default'}, frame {p['frame']}, guidance {guidance}, "
+            f"audio {escape(str(p['audio']))}"
+        )
         for name, o in p["options"].items():
             verdict = "[green]ok here[/green]" if o["ok"] else f"[red]not here[/red]: {escape(o['problem'])}"
             if o.get("group"):

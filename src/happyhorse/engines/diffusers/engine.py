@@ -117,16 +117,31 @@ class DiffusersEngine:
             seen.add(profile.load_key)
             width, height = self.frame_size(profile.mode, "16:9")
             started = time.monotonic()
-            self._render(Shot(index=0, prompt="warm-up", num_frames=9, width=width, height=height, seed=0,
-                              sound=False, mode=profile.mode), lambda _: None)
-            log.info("compiled [%s] (%s): warm-up render %.1fs", profile.mode, profile.compile,
-                     time.monotonic() - started)
+            self._render(
+                Shot(
+                    index=0,
+                    prompt="warm-up",
+                    num_frames=9,
+                    width=width,
+                    height=height,
+                    seed=0,
+                    sound=False,
+                    mode=profile.mode,
+                ),
+                lambda _: None,
+            )
+            log.info(
+                "compiled [%s] (%s): warm-up render %.1fs", profile.mode, profile.compile, time.monotonic() - started
+            )
 
     def preload(self, path: str, pipe: Any) -> None:
         """Serve every profile whose model is ``path`` with ``pipe``, a pipeline already built and
         placed on its device (benchmarks with random weights, notebooks); nothing is read from disk."""
-        index = {name: [type(c).__module__.split(".")[0], type(c).__name__]
-                 for name, c in pipe.components.items() if c is not None}
+        index = {
+            name: [type(c).__module__.split(".")[0], type(c).__name__]
+            for name, c in pipe.components.items()
+            if c is not None
+        }
         class_name = type(pipe).__name__
         family, kinds, audio = capabilities(class_name, {**dict(pipe.config), **index})
         if family is None:
@@ -157,8 +172,9 @@ class DiffusersEngine:
         if info.family == "wan":
             ensure_wan_prompt_cleaning()
         offload = profile.offload or profile.cpu_offload
-        base = self._from_pretrained(profile.path, dtype, vae_dtype, offload, profile.vae_tiling,
-                                     profile.quantization == "fp8")
+        base = self._from_pretrained(
+            profile.path, dtype, vae_dtype, offload, profile.vae_tiling, profile.quantization == "fp8"
+        )
         try:
             compile_s = speed.apply(base, profile, self.device)
         except (ValueError, TypeError) as exc:  # e.g. a cache diffusers has not registered for this model
@@ -166,17 +182,29 @@ class DiffusersEngine:
         if profile.compile:
             log.info("compile=%s set up in %.1fs for %s", profile.compile, compile_s, profile.path)
         if profile.parallel and parallel.degree(profile.parallel)[1] > 1:
-            log.info("[%s].%s: %s, this process is rank %s", profile.mode, profile.kind,
-                     parallel.describe(profile.parallel), os.environ.get("RANK", "?"))
+            log.info(
+                "[%s].%s: %s, this process is rank %s",
+                profile.mode,
+                profile.kind,
+                parallel.describe(profile.parallel),
+                os.environ.get("RANK", "?"),
+            )
         if info.local_dir is None:  # a hub id: now in the cache, so its model_index.json can be read
             info = self.profiles.model_info(profile.path, profile.pipeline)
-        model = LoadedModel(info, FAMILIES[info.family or ""], base,
-                            None if offload == "group" else self._offload(offload))
+        model = LoadedModel(
+            info, FAMILIES[info.family or ""], base, None if offload == "group" else self._offload(offload)
+        )
         model.pipes[type(base).__name__] = base
         model.hooked = base if model.offload else None
         self._models[profile.load_key] = model
-        log.info("loaded %s (%s) for [%s].%s on %s", profile.path, type(base).__name__, profile.mode,
-                 profile.kind, self.device)
+        log.info(
+            "loaded %s (%s) for [%s].%s on %s",
+            profile.path,
+            type(base).__name__,
+            profile.mode,
+            profile.kind,
+            self.device,
+        )
         return model
 
     def _audio_source(self, spec: AudioSourceSpec) -> AudioSource:
@@ -190,8 +218,15 @@ class DiffusersEngine:
                 raise EngineError(f"audio source {spec.path}: {exc}") from None
         return source
 
-    def _from_pretrained(self, path: str, dtype: torch.dtype, vae_dtype: str | None, offload: str | None,
-                         vae_tiling: bool, fp8: bool = False) -> Any:
+    def _from_pretrained(
+        self,
+        path: str,
+        dtype: torch.dtype,
+        vae_dtype: str | None,
+        offload: str | None,
+        vae_tiling: bool,
+        fp8: bool = False,
+    ) -> Any:
         from diffusers import DiffusionPipeline
 
         dtypes: Any = {"default": dtype, "vae": getattr(torch, vae_dtype)} if vae_dtype else dtype
@@ -209,8 +244,12 @@ class DiffusersEngine:
         elif offload == "model":
             pipe.enable_model_cpu_offload(device=self.device)
         elif offload == "group" and self.device.type == "cuda":  # check_profile refused it elsewhere
-            pipe.enable_group_offload(onload_device=self.device, offload_device=torch.device("cpu"),
-                                      offload_type="leaf_level", use_stream=True)
+            pipe.enable_group_offload(
+                onload_device=self.device,
+                offload_device=torch.device("cpu"),
+                offload_type="leaf_level",
+                use_stream=True,
+            )
         else:
             pipe.to(self.device)
         return pipe
@@ -244,8 +283,10 @@ class DiffusersEngine:
         except Exception as exc:
             log.exception("shot %d failed in the %s pipeline", shot.index + 1, shot.mode)
             self._free()
-            raise EngineError(f"the video model failed while rendering shot {shot.index + 1} "
-                              f"({type(exc).__name__}); see the worker log") from None
+            raise EngineError(
+                f"the video model failed while rendering shot {shot.index + 1} "
+                f"({type(exc).__name__}); see the worker log"
+            ) from None
 
     def _render(self, shot: Shot, progress: Progress) -> Clip:
         # 1. The profile for this shot's (mode, kind), and its loaded model.
@@ -260,8 +301,10 @@ class DiffusersEngine:
         audio_source = self._audio_source(profile.audio) if shot.sound and profile.audio else None
         native_audio = shot.sound and audio_source is None
         if native_audio and not model.info.native_audio:
-            raise EngineError(f"sound was requested but the {shot.mode} {kind.replace('_', '-')} model makes no "
-                              f"audio and no audio source is configured for it")
+            raise EngineError(
+                f"sound was requested but the {shot.mode} {kind.replace('_', '-')} model makes no "
+                f"audio and no audio source is configured for it"
+            )
 
         # 3. Geometry: a size the model accepts that covers the frame, and the passes.
         width, height = render_size(shot.width, shot.height, family.spatial_multiple(base))
@@ -291,18 +334,31 @@ class DiffusersEngine:
             pass_kind = kind_of(bool(shot.elements), pass_first is not None, pass_last is not None)
             pipe = model.pipeline_for(pass_kind)
             speed.reset(pipe)  # a step cache starts empty for every pass of every task
-            out = family.call(pipe, PassInputs(
-                kind=pass_kind, prompt=prompt, negative_prompt=negative, width=width, height=height,
-                num_frames=count, fps=shot.fps, steps=profile.steps, guidance=guidance,
-                generator=torch.Generator("cpu").manual_seed(shot.seed + index),
-                callback=report.callback(index), first=pass_first, last=pass_last,
-                references=references, extra=dict(profile.call_args),
-            ))
+            out = family.call(
+                pipe,
+                PassInputs(
+                    kind=pass_kind,
+                    prompt=prompt,
+                    negative_prompt=negative,
+                    width=width,
+                    height=height,
+                    num_frames=count,
+                    fps=shot.fps,
+                    steps=profile.steps,
+                    guidance=guidance,
+                    generator=torch.Generator("cpu").manual_seed(shot.seed + index),
+                    callback=report.callback(index),
+                    first=pass_first,
+                    last=pass_last,
+                    references=references,
+                    extra=dict(profile.call_args),
+                ),
+            )
             frames, track = out.frames, out.audio
             if index > 0:  # its first frame is the previous pass's last one
                 frames = frames[1:]
                 if track is not None:
-                    track = track[:, round(out.sample_rate / shot.fps):]
+                    track = track[:, round(out.sample_rate / shot.fps) :]
             segments.append(frames)
             if native_audio and track is not None:
                 tracks.append(track)
@@ -318,8 +374,9 @@ class DiffusersEngine:
         # 7. The soundtrack.
         audio = None
         if audio_source is not None:
-            audio = audio_source.render(prompt, negative, shot.num_frames / shot.fps, shot.seed,
-                                        lambda f: report.audio(f))
+            audio = audio_source.render(
+                prompt, negative, shot.num_frames / shot.fps, shot.seed, lambda f: report.audio(f)
+            )
         elif native_audio:
             if not tracks:
                 raise EngineError("the video model returned no audio although sound was requested")
@@ -358,6 +415,7 @@ class _Progress:
             steps = getattr(pipe, "num_timesteps", None) or step + 1
             self.report(self.video_share * (index + min((step + 1) / steps, 1.0)) / self.passes)
             return tensors
+
         return on_step_end
 
     def audio(self, fraction: float) -> None:
@@ -396,7 +454,7 @@ def _exact_frames(segments: list[np.ndarray], num_frames: int, width: int, heigh
         return [np.ascontiguousarray(f) for f in frames]
     if out_h >= height and out_w >= width:
         top, left = (out_h - height) // 2, (out_w - width) // 2
-        return [np.ascontiguousarray(f[top:top + height, left:left + width]) for f in frames]
+        return [np.ascontiguousarray(f[top : top + height, left : left + width]) for f in frames]
     return [fit_to_frame(f, width, height) for f in frames]
 
 

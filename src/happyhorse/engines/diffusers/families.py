@@ -118,7 +118,6 @@ class LTX2Family(Family):
     name = "ltx2"
     default_frames_per_pass = 121  # 5 s at 24 fps, the length LTX-2 is tuned for
 
-
     def frame_quantum(self, pipe: Any) -> int:
         return int(pipe.vae_temporal_compression_ratio)
 
@@ -206,7 +205,8 @@ def ensure_wan_prompt_cleaning() -> None:
         import types
 
         logging.getLogger("happyhorse.engine.diffusers").warning(
-            "ftfy is not installed: Wan prompts are not mojibake-fixed (pip install ftfy)")
+            "ftfy is not installed: Wan prompts are not mojibake-fixed (pip install ftfy)"
+        )
         shim = types.SimpleNamespace(fix_text=lambda text: text)
         for name in ("pipeline_wan", "pipeline_wan_i2v", "pipeline_wan_vace"):
             module = importlib.import_module(f"diffusers.pipelines.wan.{name}")
@@ -221,8 +221,9 @@ def derive_pipeline(base: Any, cls: type) -> Any:
     params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
     components = base.components
     kwargs = {name: components[name] for name in params if name in components}
-    kwargs.update({name: base.config[name] for name in params
-                   if name not in kwargs and name != "self" and name in base.config})
+    kwargs.update(
+        {name: base.config[name] for name in params if name not in kwargs and name != "self" and name in base.config}
+    )
     pipe = cls(**kwargs)
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -18,8 +18,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-CACHE_KINDS = {"first_block": "FirstBlockCacheConfig", "taylorseer": "TaylorSeerCacheConfig",
-               "mag": "MagCacheConfig", "faster": "FasterCacheConfig", "sea": "SeaCacheConfig"}
+CACHE_KINDS = {
+    "first_block": "FirstBlockCacheConfig",
+    "taylorseer": "TaylorSeerCacheConfig",
+    "mag": "MagCacheConfig",
+    "faster": "FasterCacheConfig",
+    "sea": "SeaCacheConfig",
+}
 COMPILE = ("regional", "full")
 QUANTIZATION = ("fp8_storage", "fp8")
 OFFLOAD = ("model", "sequential", "group")
@@ -45,8 +50,13 @@ def parse_choice(value: object, choices: tuple[str, ...]) -> str | None:
 
 
 def parse_parallel(value: object) -> dict[str, int]:
-    if (not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in PARALLEL
-            or type(next(iter(value.values()))) is not int or next(iter(value.values())) < 1):
+    if (
+        not isinstance(value, dict)
+        or len(value) != 1
+        or next(iter(value)) not in PARALLEL
+        or type(next(iter(value.values()))) is not int
+        or next(iter(value.values())) < 1
+    ):
         raise ValueError(f"must be {{ ulysses = N }} or {{ ring = N }} with N >= 1, got {value!r}")
     return {str(k): int(v) for k, v in value.items()}
 
@@ -84,16 +94,18 @@ def can_honour(option: str, value: Any, device: str | None = None, pipeline: str
         return None
     if option == "quantization" and value == "fp8":
         if importlib.util.find_spec("torchao") is None:
-            return "quantization = \"fp8\" needs torchao (pip install torchao)"
+            return 'quantization = "fp8" needs torchao (pip install torchao)'
         if not cuda:
-            return "quantization = \"fp8\" (float8 compute) needs a CUDA GPU; this machine has none"
+            return 'quantization = "fp8" (float8 compute) needs a CUDA GPU; this machine has none'
         major, minor = torch.cuda.get_device_capability()
         if (major, minor) < (8, 9):
-            return (f"quantization = \"fp8\" needs compute capability 8.9+ (Ada, Hopper); "
-                    f"this GPU is {major}.{minor}: use \"fp8_storage\"")
+            return (
+                f'quantization = "fp8" needs compute capability 8.9+ (Ada, Hopper); '
+                f'this GPU is {major}.{minor}: use "fp8_storage"'
+            )
         return None
     if option == "offload" and value == "group" and not cuda:
-        return "offload = \"group\" streams weights to a CUDA GPU; this machine has none"
+        return 'offload = "group" streams weights to a CUDA GPU; this machine has none'
     if option == "parallel":
         return parallel.model_refusal(value, pipeline) or parallel.machine_refusal(value, device)
     if option == "compile" and not hasattr(torch, "compile"):
@@ -106,11 +118,15 @@ def combination_refusal(profile: Any) -> str | None:
     if not profile.parallel or next(iter(profile.parallel.values())) == 1:
         return None
     if profile.cache:  # a cache decides per rank, on that rank's shard: ranks that disagree deadlock
-        return ("`cache` with `parallel`: a step cache decides on each rank's shard of the sequence, and ranks "
-                "that decide differently wait on each other forever; choose one")
+        return (
+            "`cache` with `parallel`: a step cache decides on each rank's shard of the sequence, and ranks "
+            "that decide differently wait on each other forever; choose one"
+        )
     if profile.compile:
-        return ("`compile` with `parallel`: diffusers 0.42 does not compile context-parallel transformers "
-                "(`diffusers run` skips it too); choose one")
+        return (
+            "`compile` with `parallel`: diffusers 0.42 does not compile context-parallel transformers "
+            "(`diffusers run` skips it too); choose one"
+        )
     return None
 
 
@@ -146,8 +162,7 @@ def apply(pipe: Any, profile: Any, device: Any = None) -> float:
     if transformer is None:
         return 0.0
     if profile.quantization == "fp8_storage":
-        transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn,
-                                             compute_dtype=transformer.dtype)
+        transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=transformer.dtype)
     if profile.cache:
         transformer.enable_cache(cache_config(profile.cache, lambda: getattr(pipe, "current_timestep", 0)))
     if profile.parallel:

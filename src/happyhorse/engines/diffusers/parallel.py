@@ -25,7 +25,9 @@ from typing import Any
 RING_BACKEND = "_native_cudnn"  # returns the log-sum-exp ring attention merges with; CUDA, bf16/fp16
 
 UNSUPPORTED = {
-    "LTX2Pipeline": "ltx2", "LTX2ImageToVideoPipeline": "ltx2", "LTX2ConditionPipeline": "ltx2",
+    "LTX2Pipeline": "ltx2",
+    "LTX2ImageToVideoPipeline": "ltx2",
+    "LTX2ConditionPipeline": "ltx2",
     "WanVACEPipeline": "vace",
 }
 
@@ -49,12 +51,16 @@ def model_refusal(spec: Mapping[str, int], class_name: str | None) -> str | None
         return None
     family = UNSUPPORTED.get(class_name or "")
     if family == "ltx2":
-        return (f"{describe(spec)}: diffusers {diffusers.__version__} cannot split LTX-2 across ranks (its "
-                f"context-parallel plan misses the split RoPE, and Ulysses breaks on LTX-2's per-head text mask); "
-                f"serve LTX-2 one GPU per task, or use parallel with a Wan model")
+        return (
+            f"{describe(spec)}: diffusers {diffusers.__version__} cannot split LTX-2 across ranks (its "
+            f"context-parallel plan misses the split RoPE, and Ulysses breaks on LTX-2's per-head text mask); "
+            f"serve LTX-2 one GPU per task, or use parallel with a Wan model"
+        )
     if family == "vace":
-        return (f"{describe(spec)}: diffusers {diffusers.__version__}'s WanVACETransformer3DModel has no "
-                f"context-parallel plan; serve elements one GPU per task")
+        return (
+            f"{describe(spec)}: diffusers {diffusers.__version__}'s WanVACETransformer3DModel has no "
+            f"context-parallel plan; serve elements one GPU per task"
+        )
     return None
 
 
@@ -78,8 +84,10 @@ def machine_refusal(spec: Mapping[str, int], device_type: str | None = None) -> 
     if not dist.is_gloo_available():
         return f"{describe(spec)} on the CPU needs gloo, which this torch build lacks"
     if kind == "ring":
-        return (f"{describe(spec)}: ring attention needs an attention backend that returns the log-sum-exp "
-                f"(cuDNN or flash attention, CUDA only); on the CPU use {{ ulysses = {n} }}")
+        return (
+            f"{describe(spec)}: ring attention needs an attention backend that returns the log-sum-exp "
+            f"(cuDNN or flash attention, CUDA only); on the CPU use {{ ulysses = {n} }}"
+        )
     return None
 
 
@@ -91,8 +99,10 @@ def group_refusal(spec: Mapping[str, int]) -> str | None:
     if n == 1:
         return None
     if not dist.is_available() or not dist.is_initialized():
-        return (f"{describe(spec)} runs in an engine group of {n} processes, which `happyhorse serve` and "
-                f"`happyhorse worker` start; this engine process is alone")
+        return (
+            f"{describe(spec)} runs in an engine group of {n} processes, which `happyhorse serve` and "
+            f"`happyhorse worker` start; this engine process is alone"
+        )
     if dist.get_world_size() != n:
         return f"{describe(spec)} needs a group of {n} ranks; this one has {dist.get_world_size()}"
     return None

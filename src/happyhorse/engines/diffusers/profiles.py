@@ -31,11 +31,34 @@ from happyhorse.errors import InvalidRequest
 
 MODES = ("std", "pro")
 KINDS = ("text_to_video", "image_to_video", "first_last_frame", "elements")
-DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16",
-          "float32": "float32", "fp32": "float32"}
-OPTIONS = ("steps", "resolution", "guidance", "frames_per_pass", "dtype", "vae_dtype", "cpu_offload",
-           "vae_tiling", "negative_prompt", "pipeline", "audio", "pin_keyframes", "call_args",
-           "cache", "compile", "quantization", "parallel", "offload")
+DTYPES = {
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+}
+OPTIONS = (
+    "steps",
+    "resolution",
+    "guidance",
+    "frames_per_pass",
+    "dtype",
+    "vae_dtype",
+    "cpu_offload",
+    "vae_tiling",
+    "negative_prompt",
+    "pipeline",
+    "audio",
+    "pin_keyframes",
+    "call_args",
+    "cache",
+    "compile",
+    "quantization",
+    "parallel",
+    "offload",
+)
 AUDIO_OPTIONS = ("path", "steps", "guidance", "dtype", "cpu_offload", "negative_prompt", "call_args")
 
 # What each supported pipeline class can render, by family. Wan's answer also depends on
@@ -91,8 +114,17 @@ class Profile:
         """Profiles with the same key share one loaded pipeline."""
         cache = repr(sorted(self.cache.items())) if self.cache else None
         parallel = repr(sorted(self.parallel.items())) if self.parallel else None
-        return (self.path, self.dtype, self.vae_dtype, self.offload or self.cpu_offload, self.vae_tiling,
-                cache, self.compile, self.quantization, parallel)
+        return (
+            self.path,
+            self.dtype,
+            self.vae_dtype,
+            self.offload or self.cpu_offload,
+            self.vae_tiling,
+            cache,
+            self.compile,
+            self.quantization,
+            parallel,
+        )
 
 
 @dataclass(frozen=True)
@@ -174,8 +206,15 @@ def inspect_model(source: str, declared_class: str | None = None) -> ModelInfo:
         index = json.loads(index_path.read_text())
         class_name = str(index["_class_name"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return ModelInfo(source, index_path.parent, None, None, frozenset(), None,
-                         problem=f"unreadable model_index.json in {index_path.parent}: {exc}")
+        return ModelInfo(
+            source,
+            index_path.parent,
+            None,
+            None,
+            frozenset(),
+            None,
+            problem=f"unreadable model_index.json in {index_path.parent}: {exc}",
+        )
     family, kinds, audio = capabilities(class_name, index)
     problem = None
     if family is None:
@@ -200,8 +239,9 @@ def _find_model_index(source: str) -> Path | None:
 class Profiles:
     """The parsed models.toml: ``resolve(mode, kind)``, ``frame_size`` and ``check_request``."""
 
-    def __init__(self, source: Path, profiles: dict[tuple[str, str], Profile],
-                 mode_resolutions: dict[str, tuple[int, int]]) -> None:
+    def __init__(
+        self, source: Path, profiles: dict[tuple[str, str], Profile], mode_resolutions: dict[str, tuple[int, int]]
+    ) -> None:
         self.source = source
         self.profiles = profiles
         self.mode_resolutions = mode_resolutions
@@ -241,7 +281,7 @@ class Profiles:
             if req.sound and profile.audio is None and info.native_audio is False:
                 raise InvalidRequest(
                     f"sound is true, but the {req.mode} {kind.replace('_', '-')} model ({info.class_name}) "
-                    f"makes no audio and no audio source is configured for it: send \"sound\": false"
+                    f'makes no audio and no audio source is configured for it: send "sound": false'
                 )
 
 
@@ -280,7 +320,7 @@ def load_profiles(path: Path | str | None) -> Profiles:
                     resolutions[mode] = found.resolution
                     break
     if not profiles:
-        raise ProfileError(f"{source}: no profiles; add e.g. [std] text_to_video = \"/models/ltx-2\"")
+        raise ProfileError(f'{source}: no profiles; add e.g. [std] text_to_video = "/models/ltx-2"')
     return Profiles(source, profiles, resolutions)
 
 
@@ -304,8 +344,12 @@ class _Parser:
         options = {k: v for k, v in entry.items() if k != "path"}
         self.options(options, where)
         merged = {**defaults, **options}
-        return Profile(mode=self.mode, kind=kind, path=self.model_path(entry["path"], f"{where}.path"),
-                       **self.values(merged, where))
+        return Profile(
+            mode=self.mode,
+            kind=kind,
+            path=self.model_path(entry["path"], f"{where}.path"),
+            **self.values(merged, where),
+        )
 
     def options(self, options: dict[str, Any], where: str) -> None:
         for key in options:
@@ -348,10 +392,13 @@ class _Parser:
                 out[key] = self.audio(value, at)
             elif key in ("cache", "compile", "quantization", "parallel", "offload"):
                 try:
-                    out[key] = {"cache": speed.parse_cache, "parallel": speed.parse_parallel,
-                                "compile": lambda v: speed.parse_choice(v, speed.COMPILE),
-                                "quantization": lambda v: speed.parse_choice(v, speed.QUANTIZATION),
-                                "offload": lambda v: speed.parse_choice(v, speed.OFFLOAD)}[key](value)
+                    out[key] = {
+                        "cache": speed.parse_cache,
+                        "parallel": speed.parse_parallel,
+                        "compile": lambda v: speed.parse_choice(v, speed.COMPILE),
+                        "quantization": lambda v: speed.parse_choice(v, speed.QUANTIZATION),
+                        "offload": lambda v: speed.parse_choice(v, speed.OFFLOAD),
+                    }[key](value)
                 except ValueError as exc:
                     raise self.fail(at, str(exc)) from None
         return out
@@ -359,9 +406,12 @@ class _Parser:
     def guidance(self, value: object, at: str) -> tuple[float, float]:
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             return float(value), float(value)
-        if (isinstance(value, list) and len(value) == 2
-                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-                and 0 <= value[0] <= value[1]):
+        if (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            and 0 <= value[0] <= value[1]
+        ):
             return float(value[0]), float(value[1])
         raise self.fail(at, f"must be a number or a range [low, high] with 0 <= low <= high, got {value!r}")
 
@@ -377,7 +427,7 @@ class _Parser:
             return "sequential"
         if value is False or value == "none":
             return None
-        raise self.fail(at, f"must be true, false, \"model\" or \"sequential\", got {value!r}")
+        raise self.fail(at, f'must be true, false, "model" or "sequential", got {value!r}')
 
     def audio(self, value: object, at: str) -> AudioSourceSpec | None:
         if value is False:

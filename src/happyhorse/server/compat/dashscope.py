@@ -119,8 +119,10 @@ def to_generate_body(body: Any) -> dict[str, Any]:
         elif kind_of == "reference_image":
             references.append(url)
         else:
-            raise _bad(f"input.media[{i}].type {kind_of!r} is not supported here (first_frame, last_frame, "
-                       "reference_image; one first and one last frame)")
+            raise _bad(
+                f"input.media[{i}].type {kind_of!r} is not supported here (first_frame, last_frame, "
+                "reference_image; one first and one last frame)"
+            )
     out: dict[str, Any] = {"model": MODEL_NAME}
     if isinstance(prompt, str) and references:
         if len(references) > MAX_REFERENCES:
@@ -134,8 +136,9 @@ def to_generate_body(body: Any) -> dict[str, Any]:
 
         prompt = _IMAGE_REF.sub(ref, prompt)
         # an element needs 2 to 4 views; one reference image is one view, so it is sent as both
-        out["elements"] = [{"name": f"image{n}", "element_input_urls": [url, url]}
-                           for n, url in enumerate(references, 1)]
+        out["elements"] = [
+            {"name": f"image{n}", "element_input_urls": [url, url]} for n, url in enumerate(references, 1)
+        ]
     elif references:
         raise _bad("input.prompt is required")
     if references and kind != "r2v":
@@ -232,15 +235,23 @@ async def submit(request: Request) -> JSONResponse:
         generate_request = dataclasses.replace(parse_generate(native), watermark=native["watermark"])
         check_request_hosts(generate_request, state.settings)
         state.check_request(generate_request)
-        admitted = await admit(state.db, state.settings, caller.account_id, caller.key_id, generate_request,
-                               native, idempotency_key(request.headers))
+        admitted = await admit(
+            state.db,
+            state.settings,
+            caller.account_id,
+            caller.key_id,
+            generate_request,
+            native,
+            idempotency_key(request.headers),
+        )
         if not admitted.replayed:
             await state.dispatcher.enqueue(admitted.task_id)
         async with state.db.read() as session:
             task = await task_repo.get(session, admitted.task_id)
         assert task is not None
-        return JSONResponse({"request_id": request_id,
-                             "output": {"task_id": task.id, "task_status": _STATUS[TaskStatus(task.status)]}})
+        return JSONResponse(
+            {"request_id": request_id, "output": {"task_id": task.id, "task_status": _STATUS[TaskStatus(task.status)]}}
+        )
     except Exception as exc:  # every failure in DashScope's shape, never the native envelope
         return _error(exc, request_id)
 
@@ -274,10 +285,10 @@ async def cancel(task_id: str, request: Request) -> JSONResponse:
         caller, task = await _visible(request, task_id)
         if task is None:
             raise DashScopeError(404, "NotFound", f"task {task_id} not found")
-        if task.status != TaskStatus.QUEUED or not await request.app.state.dispatcher.cancel(task_id,
-                                                                                             caller.account_id):
-            raise DashScopeError(400, "UnsupportedOperation",
-                                 f"task {task_id} is not PENDING and cannot be canceled")
+        if task.status != TaskStatus.QUEUED or not await request.app.state.dispatcher.cancel(
+            task_id, caller.account_id
+        ):
+            raise DashScopeError(400, "UnsupportedOperation", f"task {task_id} is not PENDING and cannot be canceled")
         return JSONResponse({"request_id": request_id})
     except Exception as exc:
         return _error(exc, request_id)

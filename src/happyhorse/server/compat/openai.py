@@ -60,15 +60,27 @@ MAX_FORM_BYTES_OVERHEAD = 64 * 1024
 # size → (aspect ratio, the mode it implies when the model name does not pick one): the engines' frame sizes
 SIZES = {f"{w}x{h}": (ratio, mode) for (mode, ratio), (w, h) in FRAME_SIZES.items()}
 RENDERED = {(ratio, mode): size for size, (ratio, mode) in SIZES.items()}
-STATUS = {"QUEUED": "queued", "RUNNING": "in_progress", "SUCCESS": "completed", "FAILED": "failed",
-          "CANCELLED": "failed"}
+STATUS = {
+    "QUEUED": "queued",
+    "RUNNING": "in_progress",
+    "SUCCESS": "completed",
+    "FAILED": "failed",
+    "CANCELLED": "failed",
+}
 
 
 class OpenAIError(Exception):
     """An error in OpenAI's shape; ``param`` names the offending field."""
 
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", code: str | None = None,
-                 param: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.code, self.param = status, message, type_, code, param
         self.headers = headers or {}
@@ -89,8 +101,9 @@ def from_api_error(exc: ApiError) -> OpenAIError:
     if isinstance(exc, InsufficientCredits):
         return OpenAIError(429, exc.message, "insufficient_quota", "insufficient_quota", headers=no_retry)
     if isinstance(exc, RateLimited):
-        return OpenAIError(429, exc.message, "requests", "rate_limit_exceeded",
-                           headers={"Retry-After": str(exc.retry_after)})
+        return OpenAIError(
+            429, exc.message, "requests", "rate_limit_exceeded", headers={"Retry-After": str(exc.retry_after)}
+        )
     if isinstance(exc, InvalidApiKey):
         return OpenAIError(401, exc.message, code="invalid_api_key")
     if isinstance(exc, TaskNotFound | NotFound):
@@ -218,7 +231,7 @@ async def _read_form(request: Request, raw: bytes) -> tuple[dict[str, Any], byte
                 raise invalid(f"unexpected file field {name!r}", name)
             data = await value.read()
         elif name.startswith("input_reference[") and name.endswith("]"):
-            fields.setdefault("input_reference", {})[name[len("input_reference["):-1]] = value
+            fields.setdefault("input_reference", {})[name[len("input_reference[") : -1]] = value
         else:
             fields[name] = value
     return fields, data
@@ -243,15 +256,24 @@ def public_body(fields: dict[str, Any], settings: Settings, image_url: str | Non
         raise invalid(f"model must be one of {', '.join(repr(m) for m in modes)}", "model", "model_not_found")
     size = _text(fields, "size", DEFAULT_SIZE) or DEFAULT_SIZE
     if size not in SIZES:
-        raise invalid(f"size must be one of {', '.join(SIZES)} (16:9, 9:16 or 1:1; 720p renders std, 1080p pro)",
-                      "size", "invalid_size")
+        raise invalid(
+            f"size must be one of {', '.join(SIZES)} (16:9, 9:16 or 1:1; 720p renders std, 1080p pro)",
+            "size",
+            "invalid_size",
+        )
     ratio, size_mode = SIZES[size]
     seconds = _text(fields, "seconds", DEFAULT_SECONDS) or DEFAULT_SECONDS
     if not seconds.isascii() or not seconds.isdigit() or not 3 <= int(seconds) <= 15:
         raise invalid('seconds must be a whole number of seconds from "3" to "15"', "seconds")
     prompt = _text(fields, "prompt")
-    body: dict[str, Any] = {"model": MODEL_NAME, "prompt": prompt, "mode": modes[model] or size_mode,
-                            "duration": int(seconds), "aspect_ratio": ratio, "sound": True}
+    body: dict[str, Any] = {
+        "model": MODEL_NAME,
+        "prompt": prompt,
+        "mode": modes[model] or size_mode,
+        "duration": int(seconds),
+        "aspect_ratio": ratio,
+        "sound": True,
+    }
     if image_url is not None:
         body["image_urls"] = [image_url]
     body["openai"] = {"model": model, "size": size}
@@ -265,12 +287,16 @@ def reference_url(fields: dict[str, Any]) -> str | None:
         return None
     if isinstance(ref, dict):
         if ref.get("file_id"):
-            raise invalid("input_reference.file_id is not supported here: upload the image as a file, or give "
-                          "input_reference.image_url", "input_reference", "unsupported_parameter")
+            raise invalid(
+                "input_reference.file_id is not supported here: upload the image as a file, or give "
+                "input_reference.image_url",
+                "input_reference",
+                "unsupported_parameter",
+            )
         url = ref.get("image_url")
         if isinstance(url, str) and url:
             return url
-    raise invalid("input_reference must be an image file (multipart) or {\"image_url\": ...}", "input_reference")
+    raise invalid('input_reference must be an image file (multipart) or {"image_url": ...}', "input_reference")
 
 
 def check_hosts(generate: GenerateRequest, settings: Settings) -> None:
@@ -321,8 +347,13 @@ async def create_video(request: Request) -> Response:
     state.check_request(generate)
     check_hosts(generate, settings)
     # The fingerprint is the meaning, not the bytes: the stored upload's name differs on every retry.
-    fingerprint_body = {**body, "openai": openai_meta, "image_urls": [
-        f"input_reference sha256:{hashlib.sha256(data).hexdigest()}"] if data else body.get("image_urls")}
+    fingerprint_body = {
+        **body,
+        "openai": openai_meta,
+        "image_urls": [f"input_reference sha256:{hashlib.sha256(data).hexdigest()}"]
+        if data
+        else body.get("image_urls"),
+    }
     admitted = await admit(state.db, settings, caller.account_id, caller.key_id, generate, fingerprint_body, key)
     if not admitted.replayed:
         await state.dispatcher.enqueue(admitted.task_id)
@@ -337,8 +368,7 @@ async def _task(request: Request, account_id: str, video_id: str) -> Task:
     async with request.app.state.db.read() as session:
         task = await task_repo.get_for_account(session, video_id, account_id)
     if task is None:
-        raise OpenAIError(404, f"no video {video_id!r} for this API key's account", code="not_found",
-                          param="video_id")
+        raise OpenAIError(404, f"no video {video_id!r} for this API key's account", code="not_found", param="video_id")
     return task
 
 
@@ -374,8 +404,15 @@ async def list_videos(request: Request) -> Response:
         else:
             tasks, more = await task_pages.page_ascending(session, caller.account_id, int(raw_limit), after)
     data = [video_object(task, state.settings) for task in tasks]
-    return JSONResponse({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-                         "last_id": data[-1]["id"] if data else None, "has_more": more})
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": more,
+        }
+    )
 
 
 @router.delete("/videos/{video_id}", summary="Delete a video (OpenAI Videos)")
@@ -398,8 +435,12 @@ async def cancel_video(video_id: str, request: Request) -> Response:
     await state.limiter.check("generate", caller.key_id)
     await _task(request, caller.account_id, video_id)
     if not await state.dispatcher.cancel(video_id, caller.account_id):
-        raise OpenAIError(409, f"video {video_id} has already finished and cannot be cancelled",
-                          code="video_not_cancellable", headers={"x-should-retry": "false"})
+        raise OpenAIError(
+            409,
+            f"video {video_id} has already finished and cannot be cancelled",
+            code="video_not_cancellable",
+            headers={"x-should-retry": "false"},
+        )
     return JSONResponse(video_object(await _task(request, caller.account_id, video_id), state.settings))
 
 
@@ -414,15 +455,19 @@ async def video_content(video_id: str, request: Request) -> Response:
     await state.limiter.check("status", caller.key_id)
     variant = request.query_params.get("variant") or "video"
     if variant not in ("video", "thumbnail"):
-        raise invalid("variant must be 'video' or 'thumbnail' (no spritesheet here)", "variant",
-                      "unsupported_parameter")
+        raise invalid(
+            "variant must be 'video' or 'thumbnail' (no spritesheet here)", "variant", "unsupported_parameter"
+        )
     task = await _task(request, caller.account_id, video_id)
     if task.status != "SUCCESS":
-        raise OpenAIError(404, f"video {video_id} is {STATUS[str(task.status)]}: there is no content",
-                          code="video_not_ready", param="video_id")
+        raise OpenAIError(
+            404,
+            f"video {video_id} is {STATUS[str(task.status)]}: there is no content",
+            code="video_not_ready",
+            param="video_id",
+        )
     if not task.result_key:
-        raise OpenAIError(404, f"the content of video {video_id} was deleted", code="video_deleted",
-                          param="video_id")
+        raise OpenAIError(404, f"the content of video {video_id} was deleted", code="video_deleted", param="video_id")
     store = state.store
     from happyhorse.storage.local import LocalResultStore
 
@@ -434,8 +479,9 @@ async def video_content(video_id: str, request: Request) -> Response:
         if not path.is_file():
             raise OpenAIError(404, f"the content of video {video_id} was deleted", code="video_deleted")
         return FileResponse(path, media_type="video/mp4", filename=f"{video_id}.mp4")
-    obj = await asyncio.to_thread(store.client.get_object, Bucket=store.location.bucket,
-                                  Key=store.object_key(task.result_key))
+    obj = await asyncio.to_thread(
+        store.client.get_object, Bucket=store.location.bucket, Key=store.object_key(task.result_key)
+    )
     headers = {"Content-Length": str(obj["ContentLength"])} if obj.get("ContentLength") else None
     return StreamingResponse(obj["Body"].iter_chunks(64 * 1024), media_type="video/mp4", headers=headers)
 
@@ -450,8 +496,9 @@ def _thumbnail(store: Any, key: str) -> bytes:
     if isinstance(store, LocalResultStore):
         source = str(store.path_for(key))
     else:
-        source = io.BytesIO(store.client.get_object(Bucket=store.location.bucket,
-                                                    Key=store.object_key(key))["Body"].read())
+        source = io.BytesIO(
+            store.client.get_object(Bucket=store.location.bucket, Key=store.object_key(key))["Body"].read()
+        )
     with av.open(source) as container:
         frame = next(container.decode(video=0))
         image = frame.to_image()
@@ -463,5 +510,6 @@ def _thumbnail(store: Any, key: str) -> bytes:
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def not_here(rest: str, request: Request) -> Response:
     """Remix, edits, extensions, characters and anything else under /v1/: OpenAI's 404, not the /api/ envelope."""
-    return error_response(OpenAIError(404, f"{request.method} /v1/{rest} is not available on this server",
-                                      code="unknown_url"))
+    return error_response(
+        OpenAIError(404, f"{request.method} /v1/{rest} is not available on this server", code="unknown_url")
+    )

@@ -43,8 +43,16 @@ def mount_dashboard(app: FastAPI, settings: Settings) -> None:
     from happyhorse.server.dashboard.csrf import csrf_guard
     from happyhorse.server.dashboard.templating import STATIC_DIR, STATIC_PREFIX
 
-    routers = (routes_auth, routes_home, routes_keys, routes_credits, routes_tasks, routes_playground, routes_admin,
-               routes_webhooks)
+    routers = (
+        routes_auth,
+        routes_home,
+        routes_keys,
+        routes_credits,
+        routes_tasks,
+        routes_playground,
+        routes_admin,
+        routes_webhooks,
+    )
     for module in routers:
         app.include_router(module.router, dependencies=[Depends(csrf_guard)], include_in_schema=False)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="dashboard-static")

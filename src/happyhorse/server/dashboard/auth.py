@@ -102,8 +102,10 @@ class LoginThrottle:
         self.address = request.client.host if request.client else "unknown"
 
     def _counters(self, email: str) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
-        return [(ATTEMPTS_PER_EMAIL, ("login-email", user_repo.normalise_email(email))),
-                (ATTEMPTS_PER_ADDRESS, ("login-address", self.address))]
+        return [
+            (ATTEMPTS_PER_EMAIL, ("login-email", user_repo.normalise_email(email))),
+            (ATTEMPTS_PER_ADDRESS, ("login-address", self.address)),
+        ]
 
     async def admit(self, email: str) -> int:
         """Count this attempt. 0: check its password; else the seconds until another attempt is allowed."""

@@ -65,7 +65,8 @@ async def csrf_guard(request: Request) -> None:
     seed = seed_of(request, settings)
     sent = request.headers.get(HEADER)
     if not sent and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
         value = (await request.form()).get(FIELD)  # Starlette caches the form for the route
         sent = value if isinstance(value, str) else None
     if not seed or not sent or not hmac.compare_digest(token_for(seed, settings), sent):

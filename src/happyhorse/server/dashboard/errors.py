@@ -39,8 +39,13 @@ async def _csrf_refused(request: Request, exc: Exception) -> Response:
     if _wants_json(request):
         return JSONResponse({"message": "missing or invalid CSRF token"}, status_code=403)
     await current_user(request)  # the page keeps its navigation when the visitor is signed in
-    return render(request, "error.html", {
-        "title": "This form has expired",
-        "message": "The request was refused because its security token was missing or out of date. "
-                   "Go back, reload the page and try again.",
-    }, status_code=403)
+    return render(
+        request,
+        "error.html",
+        {
+            "title": "This form has expired",
+            "message": "The request was refused because its security token was missing or out of date. "
+            "Go back, reload the page and try again.",
+        },
+        status_code=403,
+    )

@@ -51,6 +51,11 @@ def task_rows(request: Request, tasks: list[Task]) -> list[TaskRow]:
 def status_json(row: TaskRow) -> dict[str, Any]:
     """What the Tasks page's poller needs to redraw a row."""
     data = row.data
-    return {"task_id": data["task_id"], "status": data["status"], "progress": data["progress"],
-            "consumed_credits": data["consumed_credits"], "error_message": data["error_message"],
-            "result_url": row.result_url}
+    return {
+        "task_id": data["task_id"],
+        "status": data["status"],
+        "progress": data["progress"],
+        "consumed_credits": data["consumed_credits"],
+        "error_message": data["error_message"],
+        "result_url": row.result_url,
+    }

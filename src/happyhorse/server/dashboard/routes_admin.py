@@ -21,8 +21,14 @@ NOTE_MAX = 200
 NEW_ACCOUNT = "__new__"
 
 
-async def _admin_page(request: Request, *, grant_error: str | None = None, user_error: str | None = None,
-                      form: dict[str, Any] | None = None, status_code: int = 200) -> Response:
+async def _admin_page(
+    request: Request,
+    *,
+    grant_error: str | None = None,
+    user_error: str | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
     async with request.app.state.db.read() as session:
         all_accounts = await accounts.list_accounts(session)
         all_users = await user_repo.list_users(session)
@@ -30,11 +36,24 @@ async def _admin_page(request: Request, *, grant_error: str | None = None, user_
     members: dict[str, int] = {}
     for u in all_users:
         members[u.account_id] = members.get(u.account_id, 0) + 1
-    return render(request, "admin.html", {
-        "accounts": all_accounts, "users": all_users, "account_names": names, "members": members,
-        "grant_error": grant_error, "user_error": user_error, "form": form or {}, "notice": notice(request),
-        "new_account": NEW_ACCOUNT, "clean_url": "/dashboard/admin" if request.method == "POST" else None,
-    }, status_code=status_code, active="admin")
+    return render(
+        request,
+        "admin.html",
+        {
+            "accounts": all_accounts,
+            "users": all_users,
+            "account_names": names,
+            "members": members,
+            "grant_error": grant_error,
+            "user_error": user_error,
+            "form": form or {},
+            "notice": notice(request),
+            "new_account": NEW_ACCOUNT,
+            "clean_url": "/dashboard/admin" if request.method == "POST" else None,
+        },
+        status_code=status_code,
+        active="admin",
+    )
 
 
 @router.get("/dashboard/admin")
@@ -53,15 +72,19 @@ async def grant(request: Request, admin: User = Depends(require_admin)) -> Respo
     except ValueError:
         amount = 0
     if amount == 0 or abs(amount) > GRANT_MAX:
-        return await _admin_page(request, grant_error="Enter a whole number of credits (negative to remove).",
-                                 form={"account_id": account_id, "amount": raw_amount, "note": note},
-                                 status_code=400)
+        return await _admin_page(
+            request,
+            grant_error="Enter a whole number of credits (negative to remove).",
+            form={"account_id": account_id, "amount": raw_amount, "note": note},
+            status_code=400,
+        )
     async with request.app.state.db.write() as session:
         if await session.get(Account, account_id) is None:
             found = None
         else:
-            found = await accounts.grant_credits(session, account_id, amount,
-                                                 note=f"{note or 'granted'} (by {admin.email})"[:400])
+            found = await accounts.grant_credits(
+                session, account_id, amount, note=f"{note or 'granted'} (by {admin.email})"[:400]
+            )
     if found is None:
         return await _admin_page(request, grant_error="Choose an account.", status_code=400)
     return RedirectResponse("/dashboard/admin?notice=granted", status_code=303)

@@ -41,8 +41,7 @@ async def login(request: Request) -> Response:
     next_url = safe_next(str(form.get("next") or ""))
 
     def again(error: str, status: int, headers: dict[str, str] | None = None) -> Response:
-        response = render(request, "login.html", {"next": next_url, "email": email, "error": error},
-                          status_code=status)
+        response = render(request, "login.html", {"next": next_url, "email": email, "error": error}, status_code=status)
         response.headers.update(headers or {})
         return response
 

@@ -23,8 +23,17 @@ async def credits_page(request: Request, user: User = Depends(require_user)) -> 
         entries = await accounts.ledger(session, user.account_id, limit=LEDGER_ROWS)
     granted = sum(e.amount for e in entries if e.kind == "grant")
     spent = -sum(e.amount for e in entries if e.kind in ("debit", "refund"))
-    return render(request, "credits.html", {
-        "account": account, "entries": entries, "granted": granted, "spent": spent,
-        "rows_limit": LEDGER_ROWS, "example_cost": task_cost("pro", 5, True),
-        "rate_rows": [(mode, RATES[(mode, False)], RATES[(mode, True)]) for mode in MODES],
-    }, active="credits")
+    return render(
+        request,
+        "credits.html",
+        {
+            "account": account,
+            "entries": entries,
+            "granted": granted,
+            "spent": spent,
+            "rows_limit": LEDGER_ROWS,
+            "example_cost": task_cost("pro", 5, True),
+            "rate_rows": [(mode, RATES[(mode, False)], RATES[(mode, True)]) for mode in MODES],
+        },
+        active="credits",
+    )

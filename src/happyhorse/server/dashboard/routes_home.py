@@ -29,8 +29,16 @@ async def overview(request: Request, user: User = Depends(require_user)) -> Resp
         keys = [k for k in await accounts.list_keys(session, user.account_id) if k.revoked_at is None]
         recent = await task_repo.list_for_account(session, user.account_id, limit=RECENT_WINDOW)
     rendering = sum(1 for task in recent if task.status in ACTIVE)
-    return render(request, "overview.html", {
-        "account": account, "active_keys": len(keys), "recent": task_rows(request, recent[:5]),
-        "rendering": rendering, "window": len(recent),
-        "base_url": base_url(request),
-    }, active="overview")
+    return render(
+        request,
+        "overview.html",
+        {
+            "account": account,
+            "active_keys": len(keys),
+            "recent": task_rows(request, recent[:5]),
+            "rendering": rendering,
+            "window": len(recent),
+            "base_url": base_url(request),
+        },
+        active="overview",
+    )

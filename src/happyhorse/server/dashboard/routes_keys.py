@@ -15,15 +15,32 @@ router = APIRouter()
 NAME_MAX = 100
 
 
-async def _keys_page(request: Request, user: User, *, new_key: str | None = None, new_name: str = "",
-                     error: str | None = None, status_code: int = 200) -> Response:
+async def _keys_page(
+    request: Request,
+    user: User,
+    *,
+    new_key: str | None = None,
+    new_name: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     async with request.app.state.db.read() as session:
         keys = await accounts.list_keys(session, user.account_id)
     keys.sort(key=lambda k: (k.revoked_at is not None, -k.created_at.timestamp()))  # active first, newest first
-    return render(request, "keys.html", {
-        "keys": keys, "new_key": new_key, "new_name": new_name, "error": error,
-        "notice": notice(request), "base_url": base_url(request),
-    }, status_code=status_code, active="keys")
+    return render(
+        request,
+        "keys.html",
+        {
+            "keys": keys,
+            "new_key": new_key,
+            "new_name": new_name,
+            "error": error,
+            "notice": notice(request),
+            "base_url": base_url(request),
+        },
+        status_code=status_code,
+        active="keys",
+    )
 
 
 @router.get("/dashboard/keys")
@@ -35,8 +52,9 @@ async def keys_page(request: Request, user: User = Depends(require_user)) -> Res
 async def create_key(request: Request, user: User = Depends(require_user)) -> Response:
     name = str((await request.form()).get("name") or "").strip()
     if not name:
-        return await _keys_page(request, user, error="Give the key a name, e.g. “production” or “laptop”.",
-                                status_code=400)
+        return await _keys_page(
+            request, user, error="Give the key a name, e.g. “production” or “laptop”.", status_code=400
+        )
     if len(name) > NAME_MAX:
         return await _keys_page(request, user, error=f"Use at most {NAME_MAX} characters.", status_code=400)
     async with request.app.state.db.write() as session:

@@ -55,5 +55,6 @@ def playground_config(request: Request) -> dict[str, Any]:
 async def playground(request: Request, user: User = Depends(require_user)) -> Response:
     async with request.app.state.db.read() as session:
         balance = await accounts.balance(session, user.account_id)
-    return render(request, "playground.html", {"config": playground_config(request), "balance": balance or 0},
-                  active="playground")
+    return render(
+        request, "playground.html", {"config": playground_config(request), "balance": balance or 0}, active="playground"
+    )

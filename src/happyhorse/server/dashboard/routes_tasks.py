@@ -23,11 +23,19 @@ async def tasks_page(request: Request, page: int = 1, user: User = Depends(requi
     page = max(1, min(page, 10_000))
     async with request.app.state.db.read() as session:
         # One extra row tells whether there is a next page without counting the whole table.
-        found = await task_repo.list_for_account(session, user.account_id, limit=PAGE_SIZE + 1,
-                                                 offset=(page - 1) * PAGE_SIZE)
-    return render(request, "tasks.html", {
-        "rows": task_rows(request, found[:PAGE_SIZE]), "page": page, "has_next": len(found) > PAGE_SIZE,
-    }, active="tasks")
+        found = await task_repo.list_for_account(
+            session, user.account_id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
+        )
+    return render(
+        request,
+        "tasks.html",
+        {
+            "rows": task_rows(request, found[:PAGE_SIZE]),
+            "page": page,
+            "has_next": len(found) > PAGE_SIZE,
+        },
+        active="tasks",
+    )
 
 
 @router.get("/dashboard/tasks/status.json")

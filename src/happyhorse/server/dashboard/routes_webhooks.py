@@ -20,8 +20,9 @@ from happyhorse.webhooks.urls import check_webhook_url
 router = APIRouter()
 
 
-async def _page(request: Request, user: User, *, error: str | None = None, url: str = "",
-                status_code: int = 200) -> Response:
+async def _page(
+    request: Request, user: User, *, error: str | None = None, url: str = "", status_code: int = 200
+) -> Response:
     async with request.app.state.db.write() as session:  # write: the secret is made on first view
         secret = await repo.secret_for(session, user.account_id, new_secret)
         endpoints = await repo.endpoints_of(session, user.account_id)
@@ -33,10 +34,22 @@ async def _page(request: Request, user: User, *, error: str | None = None, url: 
     by_endpoint = defaultdict(list)
     for delivery in deliveries:
         by_endpoint[delivery.endpoint_id].append(delivery)
-    return render(request, "webhooks.html", {
-        "secret": secret, "endpoints": endpoints, "by_endpoint": by_endpoint, "attempts": by_delivery,
-        "callbacks": by_endpoint.get(None, []), "error": error, "url": url, "notice": notice(request),
-    }, status_code=status_code, active="webhooks")
+    return render(
+        request,
+        "webhooks.html",
+        {
+            "secret": secret,
+            "endpoints": endpoints,
+            "by_endpoint": by_endpoint,
+            "attempts": by_delivery,
+            "callbacks": by_endpoint.get(None, []),
+            "error": error,
+            "url": url,
+            "notice": notice(request),
+        },
+        status_code=status_code,
+        active="webhooks",
+    )
 
 
 @router.get("/dashboard/webhooks")

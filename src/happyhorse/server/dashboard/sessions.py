@@ -62,8 +62,12 @@ def new_session(user_id: str, password_hash: str, key: bytes, ttl: int) -> Sessi
 
 
 def encode(session: Session, key: bytes) -> str:
-    payload = _b64(json.dumps({"uid": session.user_id, "sid": session.sid, "exp": session.expires,
-                               "pw": session.pw}, separators=(",", ":")).encode())
+    payload = _b64(
+        json.dumps(
+            {"uid": session.user_id, "sid": session.sid, "exp": session.expires, "pw": session.pw},
+            separators=(",", ":"),
+        ).encode()
+    )
     signature = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
     return f"{payload}.{signature}"
 
@@ -91,10 +95,16 @@ def is_https(request: Request, settings: Settings) -> bool:
     return request.url.scheme == "https" or (settings.public_url or "").startswith("https://")
 
 
-def set_cookie(response: Response, request: Request, settings: Settings, name: str, value: str,
-               max_age: int) -> None:
-    response.set_cookie(name, value, max_age=max_age, path=COOKIE_PATH, httponly=True, samesite="lax",
-                        secure=is_https(request, settings))
+def set_cookie(response: Response, request: Request, settings: Settings, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request, settings),
+    )
 
 
 def start(response: Response, request: Request, settings: Settings, session: Session) -> None:
@@ -103,8 +113,7 @@ def start(response: Response, request: Request, settings: Settings, session: Ses
 
 
 def end(response: Response, request: Request, settings: Settings) -> None:
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax",
-                           secure=is_https(request, settings))
+    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax", secure=is_https(request, settings))
 
 
 def from_request(request: Request, settings: Settings) -> Session | None:

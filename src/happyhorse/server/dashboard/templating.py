@@ -21,9 +21,11 @@ STATIC_PREFIX = "/dashboard/static"
 
 # Scripts and styles only from our own static files; media and images may come from result
 # stores (S3) and from any URL a user pastes into the Playground.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: http: https:; "
-       "media-src 'self' blob: http: https:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: http: https:; "
+    "media-src 'self' blob: http: https:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
@@ -59,8 +61,13 @@ def signed(amount: int) -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.globals.update(static_url=static_url, iso=iso_utc)
     env.filters.update(when=when, credits=credits, signed=signed)
     return env
@@ -69,8 +76,9 @@ def _environment() -> Environment:
 ENV = _environment()
 
 
-def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200,
-           *, active: str = "") -> HTMLResponse:
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200, *, active: str = ""
+) -> HTMLResponse:
     settings = request.app.state.settings
     page = {
         "request": request,

@@ -19,8 +19,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("tasks") as batch:
-        batch.add_column(sa.Column("result_deleted_at", happyhorse.store.models.UTCDateTime(timezone=True),
-                                   nullable=True))
+        batch.add_column(
+            sa.Column("result_deleted_at", happyhorse.store.models.UTCDateTime(timezone=True), nullable=True)
+        )
     op.create_index("ix_tasks_completed_at", "tasks", ["completed_at"])
 
 

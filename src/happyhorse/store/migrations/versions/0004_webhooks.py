@@ -53,8 +53,9 @@ def upgrade() -> None:
     op.create_table(
         "webhook_attempts",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("delivery_id", sa.String(length=40), sa.ForeignKey("webhook_deliveries.id"), nullable=False,
-                  index=True),
+        sa.Column(
+            "delivery_id", sa.String(length=40), sa.ForeignKey("webhook_deliveries.id"), nullable=False, index=True
+        ),
         sa.Column("attempted_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
