@@ -39,10 +39,16 @@ class _RequestClock:
     cycle: Any  # the latest request uvicorn has parsed the head of (None before the first)
     client: tuple[str, int] | None
 
+    _request_deadline: float = 0.0
+
     def _start_request_clock(self) -> None:
-        self._stop_request_clock()
-        if self.request_timeout > 0 and not self.transport.is_closing():
-            self._request_clock = self.loop.call_later(self.request_timeout, self._request_clock_ran_out)
+        # Called after every response: moving the deadline is a float store. A timer is scheduled only
+        # when none is pending; when it fires early it re-arms for the rest (no cancel + call_later per request).
+        if self.request_timeout <= 0 or self.transport.is_closing():
+            return
+        self._request_deadline = self.loop.time() + self.request_timeout
+        if self._request_clock is None:
+            self._request_clock = self.loop.call_at(self._request_deadline, self._request_clock_ran_out)
 
     def _stop_request_clock(self) -> None:
         if self._request_clock is not None:
@@ -55,7 +61,12 @@ class _RequestClock:
 
     def _request_clock_ran_out(self) -> None:
         self._request_clock = None
-        if self._client_owes_a_request() and not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        if self.loop.time() < self._request_deadline:  # a response finished since: the clock restarted then
+            self._request_clock = self.loop.call_at(self._request_deadline, self._request_clock_ran_out)
+            return
+        if self._client_owes_a_request():
             log.debug("closing a connection from %s: no complete request in %ss", self.client, self.request_timeout)
             self.transport.close()
 

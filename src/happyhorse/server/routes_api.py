@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from happyhorse.contract import loads_request_body, parse_generate
 from happyhorse.contract_schema import CreditsResponse, GenerateResponse, StatusResponse
@@ -20,6 +20,7 @@ from happyhorse.server.openapi import ERROR_RESPONSES, GENERATE_BODY, STATUS_PAR
 from happyhorse.server.presenters import public_status, task_data
 from happyhorse.server.submit import admit, callback_url, idempotency_key
 from happyhorse.store import accounts
+from happyhorse.store.hot_reads import TaskView
 from happyhorse.store.ids import hash_api_key
 
 router = APIRouter(prefix="/api", tags=["HappyHorse 1.0"])
@@ -56,6 +57,15 @@ def ok_with_stream(data: Any) -> JSONResponse:
     return JSONResponse(envelope(data), headers=STREAM_ADVERT)
 
 
+def finished_answer(view: TaskView, data: dict[str, Any]) -> Response:
+    """A finished task's status answer: the same bytes for as long as its result URL is reused
+    (``storage.signed_urls``), so most polls of a finished task skip the JSON encoding."""
+    url = str(((data.get("response") or {}).get("resultUrls") or [""])[0])
+    if view.body is None or view.body[0] != url:
+        view.body = (url, bytes(JSONResponse(envelope(data)).body))
+    return Response(view.body[1], media_type="application/json", headers=STREAM_ADVERT)
+
+
 @router.post(
     "/generate",
     summary="Create a video generation task",
@@ -89,7 +99,7 @@ async def generate(request: Request) -> JSONResponse:
     responses=ERROR_RESPONSES,
     openapi_extra=STATUS_PARAMETERS,
 )
-async def status(request: Request) -> JSONResponse:
+async def status(request: Request) -> Response:
     """The hot path: one query finds the key and the task together (see ``store.hot_reads``).
 
     Clients poll this all day, so ``happyhorse serve`` answers it through ``fast_path`` ahead of the
@@ -107,7 +117,10 @@ async def status(request: Request) -> JSONResponse:
     if found.task is None:
         raise TaskNotFound(f"no task {task_id!r} for this API key's account")
     live = await state.queue_info.live_fields(found.task)
-    return ok_with_stream(task_data(found.task, state.store, base_url(request), state.settings.result_retention, live))
+    data = task_data(found.task, state.store, base_url(request), state.settings.result_retention, live)
+    if found.task.wire is not None:  # finished: it never changes again
+        return finished_answer(found.task, data)
+    return ok_with_stream(data)
 
 
 @router.get(
