@@ -23,7 +23,8 @@ def iso_utc(moment: datetime | None) -> str | None:
 def task_data(
     task: Task | TaskView, store: ResultStore, base_url: str, retention_s: int = 0, live: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The contract's status fields plus our extensions; result URLs are signed afresh each call.
+    """The contract's status fields plus our extensions; result URLs come from the store (signed, and
+    reused for a short while: ``storage.signed_urls``).
 
     ``retention_s`` (``HAPPYHORSE_RESULT_RETENTION``) dates ``expires_at``, the moment the video goes;
     ``live`` carries ``queue_position`` and ``eta_seconds`` of a task in progress (``QueueInfo``).
