@@ -51,7 +51,7 @@ typecheck: install
 	$(BIN)/mypy
 
 pytest: install browser services
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q --durations=30
 
 test: lint typecheck pytest
 

@@ -179,8 +179,10 @@ def test_errors_raise_the_sdk_classes(live_server: LiveServer) -> None:
     assert quota.value.code == "insufficient_quota"
     assert quota.value.response.headers["x-should-retry"] == "false"
 
-    # Malformed bodies: OpenAI's error shape, never a 500.
-    raw = httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {key}"})
+    # Malformed bodies: OpenAI's error shape, never a 500. A key of their own: the submits above
+    # already used most of one key's 10/second, and raw httpx does not retry a 429.
+    raw_key = live_server.create_key()
+    raw = httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {raw_key}"})
     for content, ctype in (
         (b"{not json", "application/json"),
         (b"[1,2]", "application/json"),
