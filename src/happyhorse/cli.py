@@ -93,6 +93,7 @@ def serve(
     from happyhorse.server.fast_path import StatusFastPath
     from happyhorse.server.observability import Observe
     from happyhorse.server.request_timeout import timed_protocol
+    from happyhorse.server.services import services_of
     from happyhorse.store.migrate import upgrade
 
     settings = settings_for(data_dir, host=host, port=port, gpus=gpus)
@@ -110,7 +111,7 @@ def serve(
         + (f" --data-dir {quote(str(data_dir))}" if data_dir else "")
     )
     app = create_app(settings)
-    stack = Observe(StatusFastPath(app), lambda: app.state.db, settings.metrics_token)
+    stack = Observe(StatusFastPath(app), lambda: services_of(app).db, settings.metrics_token)
     # X-Forwarded-For/-Proto are believed only from HAPPYHORSE_TRUSTED_PROXIES (default: no one), so a client
     # cannot choose its own address (the sign-in throttle counts per address) or scheme.
     trusted = settings.trusted_proxies.strip()

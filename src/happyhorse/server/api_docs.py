@@ -157,10 +157,13 @@ def install_api_docs(app: FastAPI) -> None:
     app.mount(ASSETS, StaticFiles(directory=STATIC_DIR), name="docs-assets")
     build: Callable[[], dict[str, Any]] = app.openapi
 
+    finished = False
+
     def openapi() -> dict[str, Any]:
-        if not getattr(app.state, "api_docs_finished", False):
+        nonlocal finished
+        if not finished:
             finish_schema(build())
-            app.state.api_docs_finished = True
+            finished = True
         return build()
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -22,6 +22,7 @@ from happyhorse.server.errors import install_error_handlers
 from happyhorse.server.openapi import GENERATE_BODY_DEFS
 from happyhorse.server.presenters import task_data
 from happyhorse.server.ratelimit import KeyRateLimiter, QuotaHeaders
+from happyhorse.server.services import Services, install
 from happyhorse.server.status_stream import StatusStreams
 from happyhorse.storage import create_store
 from happyhorse.storage.base import ResultStore
@@ -88,25 +89,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         db = Database(settings.resolved_database_url, busy_timeout=settings.db_busy_timeout)
         store = create_store(settings)
-        state = app.state
-        state.settings, state.db, state.store = settings, db, store
-        state.limiter = KeyRateLimiter(
-            settings.rate_limit_storage,
-            {"generate": settings.rate_limit_generate, "status": settings.rate_limit_status},
+        dispatcher = create_dispatcher(settings, db, store)
+        hot_reads = HotReads(db, sqlite_file(db.url))
+        held = Services(
+            settings=settings,
+            db=db,
+            store=store,
+            limiter=KeyRateLimiter(
+                settings.rate_limit_storage,
+                {"generate": settings.rate_limit_generate, "status": settings.rate_limit_status},
+            ),
+            check_request=request_checker(settings),
+            hot_reads=hot_reads,
+            queue_info=QueueInfo(hot_reads),
+            dispatcher=dispatcher,
+            health=health.Health(db, settings.data_dir, dispatcher),
+            status_streams=StatusStreams(),
+            deliverer=start_deliverer(settings, db, store),
         )
-        state.check_request = request_checker(settings)
-        state.key_touched = {}
-        state.hot_reads = HotReads(db, sqlite_file(db.url))
-        state.queue_info = QueueInfo(state.hot_reads)
-        state.dispatcher = create_dispatcher(settings, db, store)
-        state.events = state.dispatcher.events  # task events, after each commit: subscribe at start-up
-        state.health = health.Health(db, settings.data_dir, state.dispatcher)
-        hub = state.dispatcher.events  # the event seam: subscribers before the first transition
-        state.status_streams = StatusStreams()
-        hub.subscribe(state.status_streams.on_event, "status-streams")
-        state.deliverer = start_deliverer(settings, db, store)
-        hub.subscribe(wake_on_terminal(state.deliverer), "webhook-deliverer")
-        await state.dispatcher.start()
+        install(app, held)
+        hub = held.events  # the event seam: subscribers before the first transition
+        hub.subscribe(held.status_streams.on_event, "status-streams")
+        hub.subscribe(wake_on_terminal(held.deliverer), "webhook-deliverer")
+        await dispatcher.start()
         sweeper = RetentionSweeper(
             db,
             store,
@@ -118,10 +123,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await state.deliverer.stop()
+            await held.deliverer.stop()
             await sweeper.stop()
-            await state.dispatcher.stop()
-            state.hot_reads.close()
+            await dispatcher.stop()
+            hot_reads.close()
             await db.dispose()
 
     otel = settings.telemetry

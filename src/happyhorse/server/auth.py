@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from happyhorse.errors import InvalidApiKey
+from happyhorse.server.services import services
 from happyhorse.store import accounts
 from happyhorse.store.models import utcnow
 
@@ -32,7 +33,7 @@ def bearer_token(request: Request) -> str:
 
 
 async def authenticate(request: Request) -> Caller:
-    state = request.app.state
+    state = services(request)
     token = bearer_token(request)
     async with state.db.read() as session:
         key = await accounts.find_active_key(session, token)
@@ -44,7 +45,7 @@ async def authenticate(request: Request) -> Caller:
 
 async def touch_if_due(request: Request, key_id: str) -> None:
     """Record the key's last use, at most once a minute per key and process."""
-    state = request.app.state
+    state = services(request)
     touched: dict[str, float] = state.key_touched
     now = time.monotonic()
     if now - touched.get(key_id, -TOUCH_EVERY_S) >= TOUCH_EVERY_S:

@@ -27,6 +27,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from happyhorse.dispatch.base import Dispatcher
+from happyhorse.server.services import services
 from happyhorse.store.db import Database
 from happyhorse.store.write_probe import write_problem
 
@@ -98,7 +99,7 @@ def _write_and_sync(path: Path) -> None:
 @router.get("/healthz", tags=["ops"], summary="200 while the database takes writes and tasks are dispatched")
 async def healthz(request: Request) -> JSONResponse:
     """``{"status": "ok"}``, or 503 with ``{"status": "unavailable", "problems": {check: why}}``."""
-    problems = await request.app.state.health.problems()
+    problems = await services(request).health.problems()
     if not problems:
         return JSONResponse({"status": "ok"})
     return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)

@@ -18,6 +18,7 @@ from happyhorse.server.auth import REVOKED_OR_UNKNOWN, authenticate, bearer_toke
 from happyhorse.server.errors import envelope
 from happyhorse.server.openapi import ERROR_RESPONSES, GENERATE_BODY, STATUS_PARAMETERS
 from happyhorse.server.presenters import public_status, task_data
+from happyhorse.server.services import services
 from happyhorse.server.submit import admit, callback_url, idempotency_key
 from happyhorse.store import accounts
 from happyhorse.store.hot_reads import TaskView
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/api", tags=["HappyHorse 1.0"])
 def base_url(request: Request) -> str:
     """HAPPYHORSE_PUBLIC_URL, else the request's own scheme and host (read straight off the scope:
     building ``request.base_url`` costs more than the rest of a status poll's bookkeeping)."""
-    configured = request.app.state.settings.public_url
+    configured = services(request).settings.public_url
     if configured:
         return str(configured).rstrip("/")
     host = request.headers.get("host") or "{}:{}".format(*(request.scope.get("server") or ("localhost", 80)))
@@ -74,7 +75,7 @@ def finished_answer(view: TaskView, data: dict[str, Any]) -> Response:
     responses=ERROR_RESPONSES,
 )
 async def generate(request: Request) -> JSONResponse:
-    state = request.app.state
+    state = services(request)
     caller = await authenticate(request)
     await state.limiter.check("generate", caller.key_id)
     key = idempotency_key(request.headers)
@@ -105,7 +106,7 @@ async def status(request: Request) -> Response:
     Clients poll this all day, so ``happyhorse serve`` answers it through ``fast_path`` ahead of the
     middleware stack; it takes only the request, and reads and checks ``task_id`` itself.
     """
-    state = request.app.state
+    state = services(request)
     task_id = request.query_params.get("task_id", "").strip()
     found = await state.hot_reads.key_and_task(hash_api_key(bearer_token(request)), task_id)
     if found is None:
@@ -130,7 +131,7 @@ async def status(request: Request) -> Response:
     responses=ERROR_RESPONSES,
 )
 async def credits(request: Request) -> JSONResponse:
-    state = request.app.state
+    state = services(request)
     caller = await authenticate(request)
     await state.limiter.check("status", caller.key_id)
     async with state.db.read() as session:

@@ -7,6 +7,7 @@ from fastapi.responses import FileResponse, Response
 
 from happyhorse.errors import ApiError, NotFound
 from happyhorse.server.errors import error_response
+from happyhorse.server.services import services
 
 router = APIRouter(tags=["results"])
 
@@ -27,7 +28,7 @@ def not_found(key: str) -> Response:
 async def result_file(request: Request, key: str, expires: str = "", signature: str = "") -> Response:
     from happyhorse.storage.local import LocalResultStore
 
-    store = request.app.state.store
+    store = services(request).store
     if not isinstance(store, LocalResultStore):
         return not_found(key)
     try:

@@ -11,6 +11,7 @@ from happyhorse.server.auth import authenticate
 from happyhorse.server.openapi import ERROR_RESPONSES
 from happyhorse.server.presenters import task_data
 from happyhorse.server.routes_api import base_url, ok, read_json_object
+from happyhorse.server.services import services
 from happyhorse.store import task_pages
 from happyhorse.store import tasks as task_repo
 from happyhorse.tasks import retention
@@ -53,7 +54,7 @@ def parse_cursor(raw: str | None) -> task_pages.Position | None:
 
 @router.get("/tasks", summary="List the account's tasks, newest first (extension)", responses=ERROR_RESPONSES)
 async def list_tasks(request: Request) -> JSONResponse:
-    state = request.app.state
+    state = services(request)
     caller = await authenticate(request)
     await state.limiter.check("status", caller.key_id)
     query = request.query_params
@@ -78,7 +79,7 @@ async def list_tasks(request: Request) -> JSONResponse:
 
 @router.delete("/tasks/{task_id}", summary="Delete a finished task's video now (extension)", responses=ERROR_RESPONSES)
 async def delete_task_result(task_id: str, request: Request) -> JSONResponse:
-    state = request.app.state
+    state = services(request)
     caller = await authenticate(request)
     await state.limiter.check("status", caller.key_id)
     task = await retention.delete_result(state.db, state.store, caller.account_id, task_id)
@@ -91,7 +92,7 @@ async def delete_task_result(task_id: str, request: Request) -> JSONResponse:
     responses=ERROR_RESPONSES,
 )
 async def cancel(request: Request) -> JSONResponse:
-    state = request.app.state
+    state = services(request)
     caller = await authenticate(request)
     await state.limiter.check("status", caller.key_id)
     body = await read_json_object(request)

@@ -27,6 +27,7 @@ from happyhorse.server.auth import REVOKED_OR_UNKNOWN, bearer_token
 from happyhorse.server.openapi import ERROR_RESPONSES
 from happyhorse.server.presenters import iso_utc, task_data
 from happyhorse.server.routes_api import base_url
+from happyhorse.server.services import services
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.ids import hash_api_key
 from happyhorse.tasks.events import TaskEvent
@@ -68,7 +69,7 @@ def sse(data: dict[str, Any]) -> bytes:
     "/status/stream", summary="Follow a task's status as Server-Sent Events (extension)", responses=ERROR_RESPONSES
 )
 async def status_stream(request: Request) -> StreamingResponse:
-    state = request.app.state
+    state = services(request)
     task_id = request.query_params.get("task_id", "").strip()
     found = await state.hot_reads.key_and_task(hash_api_key(bearer_token(request)), task_id)
     if found is None:

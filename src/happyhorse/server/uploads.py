@@ -25,6 +25,7 @@ from happyhorse.errors import InvalidRequest, RequestTooLarge
 from happyhorse.media.images import ImageError, probe_image
 from happyhorse.server.auth import authenticate
 from happyhorse.server.errors import envelope
+from happyhorse.server.services import services
 from happyhorse.storage.uploads import MEDIA_TYPES, upload_name, upload_path, write_upload
 from happyhorse.store import uploads as upload_rows
 
@@ -79,7 +80,7 @@ async def store_upload(request: Request, account_id: str, fmt: str, data: bytes)
     The quota is taken in the database before the file is written (so uploads at once cannot
     overshoot it together) and given back if the write fails.
     """
-    state = request.app.state
+    state = services(request)
     settings: Settings = state.settings
     name = upload_name(fmt)
     async with state.db.write() as session:
@@ -125,7 +126,7 @@ UPLOAD_BODY = {
 @router.post("/api/upload", summary="Upload an input image (extension)", openapi_extra=UPLOAD_BODY)
 async def upload(request: Request) -> dict[str, object]:
     """Store one image and return a URL on this server that ``image_urls`` and elements accept."""
-    state = request.app.state
+    state = services(request)
     settings: Settings = state.settings
     caller = await authenticate(request)
     await state.limiter.check("generate", caller.key_id)
@@ -153,7 +154,7 @@ async def upload(request: Request) -> dict[str, object]:
 
 @router.api_route("/uploads/{name}", methods=["GET", "HEAD"], include_in_schema=False)
 async def uploaded_file(request: Request, name: str) -> Response:
-    path = upload_path(request.app.state.settings, name)
+    path = upload_path(services(request).settings, name)
     if path is None or not path.is_file():
         return JSONResponse({"message": "not found"}, status_code=404)
     media_type = MEDIA_TYPES[name.rsplit(".", 1)[1]]

@@ -22,6 +22,7 @@ from happyhorse.media.url_rules import check_request_hosts
 from happyhorse.server.auth import authenticate
 from happyhorse.server.presenters import task_data
 from happyhorse.server.routes_api import base_url
+from happyhorse.server.services import services
 from happyhorse.server.submit import admit, idempotency_key
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.models import Task
@@ -185,7 +186,7 @@ def to_generate_body(body: Any) -> dict[str, Any]:
 
 
 def task_output(task: Task, request: Request) -> dict[str, Any]:
-    state = request.app.state
+    state = services(request)
     status = _STATUS.get(TaskStatus(task.status), "UNKNOWN")
     output: dict[str, Any] = {
         "task_id": task.id,
@@ -225,7 +226,7 @@ async def _body(request: Request) -> Any:
 async def submit(request: Request) -> JSONResponse:
     request_id = str(uuid.uuid4())
     try:
-        state = request.app.state
+        state = services(request)
         caller = await authenticate(request)
         if request.headers.get("x-dashscope-async", "").lower() != "enable":
             raise DashScopeError(403, "AccessDenied", "current user api does not support synchronous calls")
@@ -257,7 +258,7 @@ async def submit(request: Request) -> JSONResponse:
 
 
 async def _visible(request: Request, task_id: str) -> tuple[Any, Task | None]:
-    state = request.app.state
+    state = services(request)
     caller = await authenticate(request)
     await state.limiter.check("status", caller.key_id)
     async with state.db.read() as session:
@@ -285,7 +286,7 @@ async def cancel(task_id: str, request: Request) -> JSONResponse:
         caller, task = await _visible(request, task_id)
         if task is None:
             raise DashScopeError(404, "NotFound", f"task {task_id} not found")
-        if task.status != TaskStatus.QUEUED or not await request.app.state.dispatcher.cancel(
+        if task.status != TaskStatus.QUEUED or not await services(request).dispatcher.cancel(
             task_id, caller.account_id
         ):
             raise DashScopeError(400, "UnsupportedOperation", f"task {task_id} is not PENDING and cannot be canceled")

@@ -46,6 +46,7 @@ from happyhorse.errors import (
 )
 from happyhorse.server.auth import authenticate
 from happyhorse.server.routes_api import base_url
+from happyhorse.server.services import services
 from happyhorse.server.submit import admit, idempotency_key
 from happyhorse.store import task_pages
 from happyhorse.store import tasks as task_repo
@@ -329,7 +330,7 @@ async def store_reference(request: Request, settings: Settings, data: bytes, acc
 @router.post("/videos", summary="Create a video (OpenAI Videos)")
 @openai_errors
 async def create_video(request: Request) -> Response:
-    state = request.app.state
+    state = services(request)
     settings: Settings = state.settings
     caller = await authenticate(request)
     await state.limiter.check("generate", caller.key_id)
@@ -365,7 +366,7 @@ async def create_video(request: Request) -> Response:
 
 
 async def _task(request: Request, account_id: str, video_id: str) -> Task:
-    async with request.app.state.db.read() as session:
+    async with services(request).db.read() as session:
         task = await task_repo.get_for_account(session, video_id, account_id)
     if task is None:
         raise OpenAIError(404, f"no video {video_id!r} for this API key's account", code="not_found", param="video_id")
@@ -375,7 +376,7 @@ async def _task(request: Request, account_id: str, video_id: str) -> Task:
 @router.get("/videos/{video_id}", summary="Retrieve a video (OpenAI Videos)")
 @openai_errors
 async def retrieve_video(video_id: str, request: Request) -> Response:
-    state = request.app.state
+    state = services(request)
     caller = await authenticate(request)
     await state.limiter.check("status", caller.key_id)
     return JSONResponse(video_object(await _task(request, caller.account_id, video_id), state.settings))
@@ -384,7 +385,7 @@ async def retrieve_video(video_id: str, request: Request) -> Response:
 @router.get("/videos", summary="List videos (OpenAI Videos)")
 @openai_errors
 async def list_videos(request: Request) -> Response:
-    state = request.app.state
+    state = services(request)
     caller = await authenticate(request)
     await state.limiter.check("status", caller.key_id)
     query = request.query_params
@@ -420,7 +421,7 @@ async def list_videos(request: Request) -> Response:
 async def delete_video(video_id: str, request: Request) -> Response:
     from happyhorse.tasks import retention
 
-    state = request.app.state
+    state = services(request)
     caller = await authenticate(request)
     await state.limiter.check("status", caller.key_id)
     await retention.delete_result(state.db, state.store, caller.account_id, video_id)
@@ -430,7 +431,7 @@ async def delete_video(video_id: str, request: Request) -> Response:
 @router.post("/videos/{video_id}/cancel", summary="Cancel a video (OpenAI Videos)")
 @openai_errors
 async def cancel_video(video_id: str, request: Request) -> Response:
-    state = request.app.state
+    state = services(request)
     caller = await authenticate(request)
     await state.limiter.check("generate", caller.key_id)
     await _task(request, caller.account_id, video_id)
@@ -450,7 +451,7 @@ async def cancel_video(video_id: str, request: Request) -> Response:
 @router.get("/videos/{video_id}/content", summary="Download a video or its thumbnail (OpenAI Videos)")
 @openai_errors
 async def video_content(video_id: str, request: Request) -> Response:
-    state = request.app.state
+    state = services(request)
     caller = await authenticate(request)
     await state.limiter.check("status", caller.key_id)
     variant = request.query_params.get("variant") or "video"
@@ -479,6 +480,9 @@ async def video_content(video_id: str, request: Request) -> Response:
         if not path.is_file():
             raise OpenAIError(404, f"the content of video {video_id} was deleted", code="video_deleted")
         return FileResponse(path, media_type="video/mp4", filename=f"{video_id}.mp4")
+    from happyhorse.storage.s3 import S3ResultStore
+
+    assert isinstance(store, S3ResultStore), type(store)  # the two stores there are: local and S3
     obj = await asyncio.to_thread(
         store.client.get_object, Bucket=store.location.bucket, Key=store.object_key(task.result_key)
     )

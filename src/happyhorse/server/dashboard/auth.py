@@ -20,6 +20,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from happyhorse.config import Settings
 from happyhorse.server.dashboard import sessions
+from happyhorse.server.services import services
 from happyhorse.store import users as user_repo
 from happyhorse.store.models import User
 
@@ -97,7 +98,7 @@ class LoginThrottle:
     """
 
     def __init__(self, request: Request) -> None:
-        state = request.app.state
+        state = services(request)
         self.limiter = MovingWindowRateLimiter(state.limiter.storage)
         self.address = request.client.host if request.client else "unknown"
 
@@ -128,11 +129,11 @@ async def current_user(request: Request) -> User | None:
     if hasattr(request.state, "user"):
         cached: User | None = request.state.user
         return cached
-    settings: Settings = request.app.state.settings
+    settings: Settings = services(request).settings
     session = sessions.from_request(request, settings)
     user = None
     if session is not None:
-        async with request.app.state.db.read() as db_session:
+        async with services(request).db.read() as db_session:
             user = await user_repo.get(db_session, session.user_id)
         key = sessions.derive_key(settings.signing_key, "session")
         if user is not None and sessions.password_fingerprint(user.password_hash, key) != session.pw:

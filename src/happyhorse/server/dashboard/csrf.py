@@ -18,6 +18,7 @@ from fastapi import Request, Response
 
 from happyhorse.config import Settings
 from happyhorse.server.dashboard import sessions
+from happyhorse.server.services import services
 
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
@@ -61,7 +62,7 @@ async def csrf_guard(request: Request) -> None:
     """Router dependency: every POST (PUT, PATCH, DELETE) must carry the token for its seed."""
     if request.method in SAFE_METHODS:
         return
-    settings: Settings = request.app.state.settings
+    settings: Settings = services(request).settings
     seed = seed_of(request, settings)
     sent = request.headers.get(HEADER)
     if not sent and request.headers.get("content-type", "").startswith(

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 
 from happyhorse.server.presenters import task_data
+from happyhorse.server.services import services
 from happyhorse.store.models import Task
 
 # Notices after a redirect are chosen by code, never echoed from the query string.
@@ -24,7 +25,7 @@ NOTICES = {
 
 
 def base_url(request: Request) -> str:
-    configured = request.app.state.settings.public_url
+    configured = services(request).settings.public_url
     return (configured or str(request.base_url)).rstrip("/")
 
 
@@ -44,7 +45,7 @@ class TaskRow:
 
 
 def task_rows(request: Request, tasks: list[Task]) -> list[TaskRow]:
-    store, base = request.app.state.store, base_url(request)
+    store, base = services(request).store, base_url(request)
     return [TaskRow(task, task_data(task, store, base)) for task in tasks]
 
 

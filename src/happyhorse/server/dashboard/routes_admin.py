@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from happyhorse.server.dashboard.auth import hash_password, password_problem, require_admin
 from happyhorse.server.dashboard.pages import notice
 from happyhorse.server.dashboard.templating import render
+from happyhorse.server.services import services
 from happyhorse.store import accounts
 from happyhorse.store import users as user_repo
 from happyhorse.store.models import Account, User
@@ -29,7 +30,7 @@ async def _admin_page(
     form: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
-    async with request.app.state.db.read() as session:
+    async with services(request).db.read() as session:
         all_accounts = await accounts.list_accounts(session)
         all_users = await user_repo.list_users(session)
     names = {a.id: a.name for a in all_accounts}
@@ -78,7 +79,7 @@ async def grant(request: Request, admin: User = Depends(require_admin)) -> Respo
             form={"account_id": account_id, "amount": raw_amount, "note": note},
             status_code=400,
         )
-    async with request.app.state.db.write() as session:
+    async with services(request).db.write() as session:
         if await session.get(Account, account_id) is None:
             found = None
         else:
@@ -108,7 +109,7 @@ async def add_user(request: Request, admin: User = Depends(require_admin)) -> Re
     if (weak := password_problem(password)) is not None:
         return await problem(f"Password: {weak}")
     password_hash = await asyncio.to_thread(hash_password, password)  # argon2 is slow by design
-    async with request.app.state.db.write() as session:
+    async with services(request).db.write() as session:
         if await user_repo.find_by_email(session, email) is not None:
             return await problem("A user with that email already exists.")
         if account_id == NEW_ACCOUNT:

@@ -11,6 +11,7 @@ from happyhorse.server.dashboard import sessions
 from happyhorse.server.dashboard.auth import LoginThrottle, check_password, current_user, hash_password, needs_rehash
 from happyhorse.server.dashboard.csrf import SEED_COOKIE
 from happyhorse.server.dashboard.templating import render
+from happyhorse.server.services import services
 from happyhorse.store import users as user_repo
 
 router = APIRouter()
@@ -34,7 +35,7 @@ async def login_page(request: Request, next: str = "", signed_out: str = "") -> 
 
 @router.post("/dashboard/login")
 async def login(request: Request) -> Response:
-    state = request.app.state
+    state = services(request)
     form = await request.form()
     email = str(form.get("email") or "").strip()[:320]
     password = str(form.get("password") or "")
@@ -70,5 +71,5 @@ async def login(request: Request) -> Response:
 @router.post("/dashboard/logout")
 async def logout(request: Request) -> Response:
     response = RedirectResponse("/dashboard/login?signed_out=1", status_code=303)
-    sessions.end(response, request, request.app.state.settings)
+    sessions.end(response, request, services(request).settings)
     return response

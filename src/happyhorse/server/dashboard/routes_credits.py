@@ -9,6 +9,7 @@ from happyhorse.contract import MODES
 from happyhorse.pricing import RATES, task_cost
 from happyhorse.server.dashboard.auth import require_user
 from happyhorse.server.dashboard.templating import render
+from happyhorse.server.services import services
 from happyhorse.store import accounts
 from happyhorse.store.models import Account, User
 
@@ -18,7 +19,7 @@ LEDGER_ROWS = 200
 
 @router.get("/dashboard/credits")
 async def credits_page(request: Request, user: User = Depends(require_user)) -> Response:
-    async with request.app.state.db.read() as session:
+    async with services(request).db.read() as session:
         account = await session.get(Account, user.account_id)
         entries = await accounts.ledger(session, user.account_id, limit=LEDGER_ROWS)
     granted = sum(e.amount for e in entries if e.kind == "grant")

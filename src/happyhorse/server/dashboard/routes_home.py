@@ -8,6 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from happyhorse.server.dashboard.auth import require_user
 from happyhorse.server.dashboard.pages import base_url, task_rows
 from happyhorse.server.dashboard.templating import render
+from happyhorse.server.services import services
 from happyhorse.store import accounts
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.models import Account, User
@@ -24,7 +25,7 @@ async def root() -> Response:
 
 @router.get("/dashboard")
 async def overview(request: Request, user: User = Depends(require_user)) -> Response:
-    async with request.app.state.db.read() as session:
+    async with services(request).db.read() as session:
         account = await session.get(Account, user.account_id)
         keys = [k for k in await accounts.list_keys(session, user.account_id) if k.revoked_at is None]
         recent = await task_repo.list_for_account(session, user.account_id, limit=RECENT_WINDOW)

@@ -8,6 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from happyhorse.server.dashboard.auth import require_user
 from happyhorse.server.dashboard.pages import base_url, notice
 from happyhorse.server.dashboard.templating import render
+from happyhorse.server.services import services
 from happyhorse.store import accounts
 from happyhorse.store.models import User
 
@@ -24,7 +25,7 @@ async def _keys_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    async with request.app.state.db.read() as session:
+    async with services(request).db.read() as session:
         keys = await accounts.list_keys(session, user.account_id)
     keys.sort(key=lambda k: (k.revoked_at is not None, -k.created_at.timestamp()))  # active first, newest first
     return render(
@@ -57,7 +58,7 @@ async def create_key(request: Request, user: User = Depends(require_user)) -> Re
         )
     if len(name) > NAME_MAX:
         return await _keys_page(request, user, error=f"Use at most {NAME_MAX} characters.", status_code=400)
-    async with request.app.state.db.write() as session:
+    async with services(request).db.write() as session:
         created = await accounts.create_key(session, user.account_id, name)
     # Rendered straight into this response, never stored or redirected with: the only time it is shown.
     return await _keys_page(request, user, new_key=created.plaintext, new_name=name)
@@ -65,7 +66,7 @@ async def create_key(request: Request, user: User = Depends(require_user)) -> Re
 
 @router.post("/dashboard/keys/{key_id}/revoke")
 async def revoke_key(request: Request, key_id: str, user: User = Depends(require_user)) -> Response:
-    async with request.app.state.db.write() as session:
+    async with services(request).db.write() as session:
         await accounts.revoke_key(session, key_id, account_id=user.account_id)  # only this account's keys
-    request.app.state.key_touched.pop(key_id, None)
+    services(request).key_touched.pop(key_id, None)
     return RedirectResponse("/dashboard/keys?notice=key-revoked", status_code=303)

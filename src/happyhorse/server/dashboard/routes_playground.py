@@ -18,6 +18,7 @@ from happyhorse.pricing import RATES
 from happyhorse.server.dashboard.auth import require_user
 from happyhorse.server.dashboard.pages import base_url
 from happyhorse.server.dashboard.templating import render
+from happyhorse.server.services import services
 from happyhorse.store import accounts
 from happyhorse.store.models import User
 
@@ -47,13 +48,13 @@ def playground_config(request: Request) -> dict[str, Any]:
         "elementUrls": list(contract.ELEMENT_URLS_RANGE),
         "maxImages": {"single": contract.MAX_IMAGES, "multi": contract.MAX_IMAGES_MULTI_SHOT},
         "seedMax": contract.SEED_MAX,
-        "uploadMaxBytes": request.app.state.settings.fetch_max_bytes,
+        "uploadMaxBytes": services(request).settings.fetch_max_bytes,
     }
 
 
 @router.get("/dashboard/playground")
 async def playground(request: Request, user: User = Depends(require_user)) -> Response:
-    async with request.app.state.db.read() as session:
+    async with services(request).db.read() as session:
         balance = await accounts.balance(session, user.account_id)
     return render(
         request, "playground.html", {"config": playground_config(request), "balance": balance or 0}, active="playground"

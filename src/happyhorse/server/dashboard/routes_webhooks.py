@@ -12,6 +12,7 @@ from happyhorse.errors import InvalidRequest
 from happyhorse.server.dashboard.auth import require_user
 from happyhorse.server.dashboard.pages import notice
 from happyhorse.server.dashboard.templating import render
+from happyhorse.server.services import services
 from happyhorse.store import webhooks as repo
 from happyhorse.store.models import User, WebhookAttempt
 from happyhorse.webhooks.signing import new_secret
@@ -23,7 +24,7 @@ router = APIRouter()
 async def _page(
     request: Request, user: User, *, error: str | None = None, url: str = "", status_code: int = 200
 ) -> Response:
-    async with request.app.state.db.write() as session:  # write: the secret is made on first view
+    async with services(request).db.write() as session:  # write: the secret is made on first view
         secret = await repo.secret_for(session, user.account_id, new_secret)
         endpoints = await repo.endpoints_of(session, user.account_id)
         deliveries = await repo.deliveries_of(session, user.account_id)
@@ -61,41 +62,41 @@ async def webhooks_page(request: Request, user: User = Depends(require_user)) ->
 async def add_endpoint(request: Request, user: User = Depends(require_user)) -> Response:
     url = str((await request.form()).get("url") or "").strip()
     try:
-        checked = check_webhook_url(url, field="URL", allow_private=request.app.state.settings.allow_private_urls)
+        checked = check_webhook_url(url, field="URL", allow_private=services(request).settings.allow_private_urls)
     except InvalidRequest as exc:
         return await _page(request, user, error=exc.message, url=url, status_code=400)
-    async with request.app.state.db.write() as session:
+    async with services(request).db.write() as session:
         await repo.add_endpoint(session, user.account_id, checked)
     return RedirectResponse("/dashboard/webhooks?notice=webhook-added", status_code=303)
 
 
 @router.post("/dashboard/webhooks/{endpoint_id}/remove")
 async def remove_endpoint(request: Request, endpoint_id: str, user: User = Depends(require_user)) -> Response:
-    async with request.app.state.db.write() as session:
+    async with services(request).db.write() as session:
         await repo.remove_endpoint(session, endpoint_id, account_id=user.account_id)
     return RedirectResponse("/dashboard/webhooks?notice=webhook-removed", status_code=303)
 
 
 @router.post("/dashboard/webhooks/{endpoint_id}/test")
 async def send_test(request: Request, endpoint_id: str, user: User = Depends(require_user)) -> Response:
-    async with request.app.state.db.write() as session:
+    async with services(request).db.write() as session:
         endpoint = await repo.get_endpoint(session, endpoint_id)
         if endpoint is not None and endpoint.account_id == user.account_id:
             await repo.enqueue_test_event(session, user.account_id, endpoint.id, endpoint.url)
-    request.app.state.deliverer.poke()
+    services(request).deliverer.poke()
     return RedirectResponse("/dashboard/webhooks?notice=webhook-test-sent", status_code=303)
 
 
 @router.post("/dashboard/webhooks/deliveries/{delivery_id}/redeliver")
 async def redeliver(request: Request, delivery_id: str, user: User = Depends(require_user)) -> Response:
-    async with request.app.state.db.write() as session:
+    async with services(request).db.write() as session:
         await repo.redeliver(session, delivery_id, account_id=user.account_id)
-    request.app.state.deliverer.poke()
+    services(request).deliverer.poke()
     return RedirectResponse("/dashboard/webhooks?notice=webhook-redelivered", status_code=303)
 
 
 @router.post("/dashboard/webhooks/secret/rotate")
 async def rotate_secret(request: Request, user: User = Depends(require_user)) -> Response:
-    async with request.app.state.db.write() as session:
+    async with services(request).db.write() as session:
         await repo.secret_for(session, user.account_id, new_secret, rotate=True)
     return RedirectResponse("/dashboard/webhooks?notice=webhook-secret-rotated", status_code=303)

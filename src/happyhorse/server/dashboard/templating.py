@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from happyhorse.server.dashboard import csrf
 from happyhorse.server.presenters import iso_utc
+from happyhorse.server.services import services
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -79,7 +80,7 @@ ENV = _environment()
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200, *, active: str = ""
 ) -> HTMLResponse:
-    settings = request.app.state.settings
+    settings = services(request).settings
     page = {
         "request": request,
         "user": getattr(request.state, "user", None),
