@@ -44,7 +44,7 @@ from happyhorse.engines.diffusers.families import FAMILIES, to_uint8_frames  # n
 from happyhorse.engines.diffusers.frames import render_size  # noqa: E402
 from happyhorse.engines.diffusers.profiles import load_profiles  # noqa: E402
 from happyhorse.media.encode import Mp4Writer  # noqa: E402
-from happyhorse.worker.job import RenderJob, ShotSpec  # noqa: E402
+from happyhorse.worker.job import RenderJob, ShotSpec, plain_request  # noqa: E402
 from happyhorse.worker.render import render_job  # noqa: E402
 
 PROMPT = "A red fox trots through fresh snow at dawn, its breath steaming, the camera tracking low beside it."
@@ -384,12 +384,9 @@ def time_happyhorse(engine: DiffusersEngine, mode: str, sound: bool, clock: Cloc
         task_id=f"bench-{mode}",
         attempt=1,
         output_path=str(out_dir / f"hh-{mode}.mp4"),
-        mode=mode,
+        request=plain_request(mode=mode, sound=sound),
         aspect_ratio="16:9",
-        sound=sound,
         seed=0,
-        cfg_scale=0.5,
-        negative_prompt=None,
         shots=[ShotSpec(prompt=PROMPT, duration=SECONDS)],
     )
     start = clock.now()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from happyhorse.engines.synthetic import SyntheticEngine
 from happyhorse.media.encode import probe
-from happyhorse.worker.job import RenderJob, ShotSpec
+from happyhorse.worker.job import RenderJob, ShotSpec, plain_request
 from happyhorse.worker.render import render_job
 
 CASES = (("std", 5), ("pro", 5), ("pro", 15))
@@ -29,12 +29,9 @@ def time_render(mode: str, duration: int, out_dir: Path) -> tuple[float, float]:
         task_id="bench",
         attempt=1,
         output_path=str(out_dir / f"{mode}-{duration}.mp4"),
-        mode=mode,
+        request=plain_request(mode=mode, sound=True),
         aspect_ratio="16:9",
-        sound=True,
         seed=1234,
-        cfg_scale=0.5,
-        negative_prompt=None,
         shots=[ShotSpec(prompt=PROMPT, duration=duration)],
     )
     start, cpu_start = time.perf_counter(), time.process_time()

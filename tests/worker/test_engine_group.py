@@ -23,7 +23,7 @@ from happyhorse.engines.base import RenderCancelled
 from happyhorse.worker.engine_group import EngineGroup, GroupingError, Slot, plan_slots, rank_specs
 from happyhorse.worker.engine_pool import EnginePool
 from happyhorse.worker.engine_process import EngineCrashed, EngineProcess
-from happyhorse.worker.job import RenderJob, ShotSpec
+from happyhorse.worker.job import RenderJob, ShotSpec, plain_request
 
 
 def models(tmp_path: Path, std: str = "parallel = { ulysses = 2 }", pro: str = "") -> Path:
@@ -117,12 +117,9 @@ def job(tmp_path: Path, name: str, seconds: int = 1) -> RenderJob:
         task_id=name,
         attempt=1,
         output_path=str(tmp_path / f"{name}.mp4"),
-        mode="std",
+        request=plain_request(mode="std", sound=False),
         aspect_ratio="16:9",
-        sound=False,
         seed=3,
-        cfg_scale=0.5,
-        negative_prompt=None,
         shots=[ShotSpec("a lighthouse", seconds)],
     )
 

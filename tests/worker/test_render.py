@@ -15,24 +15,26 @@ from happyhorse.engines.base import Clip, EngineError, Progress, Shot
 from happyhorse.engines.synthetic import SyntheticEngine
 from happyhorse.media.encode import probe, read_audio, read_frame
 from happyhorse.media.images import decode_image, fit_to_frame
-from happyhorse.worker.job import ElementSpec, RenderJob, ShotSpec
+from happyhorse.worker.job import ElementSpec, RenderJob, ShotSpec, plain_request
 from happyhorse.worker.render import render_job, shot_seed
 
 FRAME = 1 / 24
 RATE = 48_000
 
 
+REQUEST_FIELDS = ("mode", "sound", "cfg_scale", "negative_prompt", "watermark")
+
+
 def make_job(tmp_path: Path, shots: list[tuple[str, int]] | None = None, **overrides: object) -> RenderJob:
+    """A job; overrides name a job field or one of the request's (``mode``, ``sound``…)."""
+    request = plain_request(**{k: overrides.pop(k) for k in REQUEST_FIELDS if k in overrides})  # type: ignore[arg-type]
     fields: dict = {
         "task_id": "t1",
         "attempt": 1,
         "output_path": str(tmp_path / "out" / "video.mp4"),
-        "mode": "std",
+        "request": request,
         "aspect_ratio": "16:9",
-        "sound": True,
         "seed": 1234,
-        "cfg_scale": 0.5,
-        "negative_prompt": None,
         "shots": [ShotSpec(prompt, seconds) for prompt, seconds in (shots or [("a lighthouse at dusk", 1)])],
     }
     fields.update(overrides)

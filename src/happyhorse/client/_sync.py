@@ -97,10 +97,9 @@ class Client(BaseClient):
     def generate(self, prompt: str | None = None, **params: Unpack[GenerateParams]) -> Task:
         """Create a video task; returns at once with the task ``IN_PROGRESS``.
 
-        The keyword arguments are :class:`GenerateParams`: ``mode``, ``duration``, ``aspect_ratio``,
-        ``image_urls``, ``sound``, ``cfg_scale``, ``multi_prompt``, ``elements``, ``seed``,
-        ``negative_prompt``. Those left out (or ``None``) are not sent, so the server's defaults
-        apply (std, 5 s, 16:9, with sound).
+        The keyword arguments are the request's fields, as :class:`GenerateParams` defines them
+        (the SDK's one list of them). Those left out (or ``None``) are not sent, so the server's
+        defaults apply (std, 5 s, 16:9, with sound).
         ``multi_prompt`` (a list of :class:`Shot` or ``{"prompt", "duration"}`` dicts) makes a
         multi-shot task; ``prompt`` is then shared context for every shot and may be omitted.
         ``elements`` are :class:`Element` or dicts, referred to in prompts as ``@name``.

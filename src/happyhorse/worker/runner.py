@@ -121,17 +121,13 @@ class TaskRunner:
             task_id=task_id,
             attempt=attempt,
             output_path=str(self.work_dir / f"{task_id}-{attempt}.mp4"),
-            mode=request.mode,
+            request=request,
             aspect_ratio=aspect,
-            sound=request.sound,
             seed=seed,
-            cfg_scale=request.cfg_scale,
-            negative_prompt=request.negative_prompt,
             shots=[ShotSpec(shot.prompt, shot.duration) for shot in frame_shots(request)],
             first_image=images[0] if images else None,
             last_image=images[1] if len(images) > 1 else None,
             elements=elements,
-            watermark=request.watermark,
         )
 
     async def _fetch(self, field: str, url: str) -> bytes:
