@@ -26,3 +26,34 @@ RENDER_SECONDS = Histogram(
 WEBHOOK_DELIVERIES = Counter(
     "happyhorse_webhook_deliveries_total", "Webhook delivery attempts sent from this process, by outcome.", ["outcome"]
 )
+for _outcome in ("delivered", "retrying", "failed"):  # every outcome shows, at 0 until it happens
+    WEBHOOK_DELIVERIES.labels(_outcome)
+
+
+def serve_metrics(port: int, addr: str, token: str | None) -> None:
+    """This process's metrics at ``http://addr:port/metrics`` from a daemon thread (``happyhorse worker
+    --metrics-port``), behind ``Authorization: Bearer <token>`` when a token is set, as the API's are."""
+    import hmac
+    import threading
+    from typing import Any
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+    from prometheus_client import make_wsgi_app
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # scrapes are not worth a log line each
+            pass
+
+    metrics_app = make_wsgi_app()
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        given = str(environ.get("HTTP_AUTHORIZATION", "")).encode("latin-1")
+        if token and not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"metrics need Authorization: Bearer <HAPPYHORSE_METRICS_TOKEN>\n"]
+        return list(metrics_app(environ, start_response))
+
+    server = make_server(addr, port, app, ThreadingWSGIServer, handler_class=QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()

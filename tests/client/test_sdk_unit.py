@@ -278,18 +278,20 @@ def test_network_errors_past_max_retries_raise_api_connection_error() -> None:
     assert len(rec.requests) == 2
 
 
-def test_generate_is_not_retried_once_the_request_may_have_been_sent() -> None:
+def test_generate_is_retried_after_it_may_have_been_sent_with_the_same_key() -> None:
+    """A read timeout or a 5xx may hide an accepted task: the retry carries the call's Idempotency-Key,
+    so a server that honours it answers the same task instead of rendering twice."""
     req = httpx.Request("POST", "http://api.test/api/generate")
-    rec = Recorder(error(500, "INTERNAL_ERROR"))
+    rec = Recorder(httpx.ReadTimeout("slow", request=req), error(502, "INTERNAL_ERROR"), envelope(ACCEPTED))
     client, _ = client_for(rec)
-    with pytest.raises(ServerError):
-        client.generate("x")
-    assert len(rec.requests) == 1
-    rec = Recorder(httpx.ReadTimeout("slow", request=req))
-    client, _ = client_for(rec)
+    assert client.generate("x").task_id == "n92abcdefghijkl"
+    keys = {request.headers["Idempotency-Key"] for request in rec.requests}
+    assert len(rec.requests) == 3 and len(keys) == 1
+    rec = Recorder(*[httpx.RemoteProtocolError("dropped", request=req)] * 3)
+    client, _ = client_for(rec, max_retries=2)
     with pytest.raises(APIConnectionError):
         client.generate("x")
-    assert len(rec.requests) == 1
+    assert len(rec.requests) == 3
 
 
 def test_generate_is_retried_on_429_and_on_failure_to_connect() -> None:
@@ -395,9 +397,11 @@ async def test_async_errors_and_retries() -> None:
     with pytest.raises(InvalidApiKey):
         await client.credits()
     assert sleeps == []
-    client, _ = async_client_for(Recorder(error(500, "INTERNAL_ERROR")))
+    rec = Recorder(*[error(500, "INTERNAL_ERROR")] * 2)
+    client, _ = async_client_for(rec, max_retries=1)
     with pytest.raises(ServerError):
         await client.generate("x")
+    assert len({request.headers["Idempotency-Key"] for request in rec.requests}) == 1 < len(rec.requests)
 
 
 # -- the CLI, offline (the e2e tests run it against the real server) -----------------------------

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+import happyhorse
 from happyhorse.pricing import task_cost
 from harness import Cluster, LiveServer, wait_for_task
 
@@ -95,6 +96,33 @@ def test_ten_concurrent_duplicates_make_one_task(api_server: LiveServer) -> None
     client = api_server.client(key)
     assert balance(client) == 1_000 - COST
     assert len(client.get("/api/tasks").json()["data"]["tasks"]) == 1
+
+    # the SDK: its generate reaches the server, the answer is lost, it retries with the same key
+    lossy = LosingFirstAnswer(httpx.HTTPTransport())
+    with happyhorse.Client(api_key=key, base_url=api_server.url, http_client=httpx.Client(transport=lossy)) as sdk:
+        task = sdk.generate("a horse on a beach", duration=3, sound=False)
+    assert lossy.sent >= 2 and len(set(lossy.keys)) == 1  # (more than 2 if the burst left a 429 to wait out)
+    assert balance(client) == 1_000 - 2 * COST  # one more task, not two
+    listed = [t["task_id"] for t in client.get("/api/tasks").json()["data"]["tasks"]]
+    assert len(listed) == 2 and listed[0] == task.task_id
+
+
+class LosingFirstAnswer(httpx.BaseTransport):
+    """Sends every request to the server, but drops the first answer as a broken connection would."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.sent = 0
+        self.keys: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        self.keys.append(request.headers["Idempotency-Key"])
+        response = self.inner.handle_request(request)
+        if self.sent == 1:
+            response.read()
+            raise httpx.RemoteProtocolError("connection dropped before the answer", request=request)
+        return response
 
 
 @pytest.mark.parametrize("mode", ["embedded", "distributed"])

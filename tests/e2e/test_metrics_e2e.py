@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 
 import httpx
 import pytest
 
 from happyhorse.pricing import task_cost
-from harness import Cluster, LiveServer, wait_for_task
+from harness import Cluster, LiveServer, WebhookReceiver, wait_for_task
 
 pytestmark = pytest.mark.e2e
 
@@ -36,11 +37,22 @@ def test_metrics_report_the_deployment(
     mode: str, server_factory: Callable[..., LiveServer], cluster_factory: Callable[..., Cluster], image_server
 ) -> None:  # type: ignore[no-untyped-def]
     server = server_factory() if mode == "embedded" else cluster_factory(apis=2).apis[0]
-    client = server.client(server.create_key(credits=10_000))
+    nodes = [server] if mode == "embedded" else server.cluster.apis  # type: ignore[attr-defined]
+    info = server.create_key_info(credits=10_000)
+    receiver = WebhookReceiver()
+    server.cli("webhooks", "add", info["account"], receiver.url)
+    client = server.client(info["api_key"])
     ok = client.post("/api/generate", json=BODY).json()["data"]["task_id"]
     bad = client.post("/api/generate", json={**BODY, "image_urls": [image_server.url("missing.png")]})
     wait_for_task(client, ok)
     wait_for_task(client, bad.json()["data"]["task_id"])
+    receiver.wait_for(2)
+    receiver.close()
+    time.sleep(0.5)  # the attempt is counted once its outcome is recorded
+    # each attempt is counted by the node that sent it: the deployment's deliveries are the nodes' sum
+    scrapes = [httpx.get(f"{node.url}/metrics").text for node in nodes]
+    assert sum(sample(t, "happyhorse_webhook_deliveries_total", outcome="delivered") for t in scrapes) == 2
+    assert sum(sample(t, "happyhorse_webhook_deliveries_total", outcome="failed") for t in scrapes) == 0
 
     text = httpx.get(f"{server.url}/metrics").text
     assert sample(text, "happyhorse_tasks_total", mode="std", type="text-to-video", outcome="succeeded") == 1
@@ -89,7 +101,7 @@ def test_metrics_token_request_ids_and_json_logs(server_factory: Callable[..., L
 def test_worker_metrics_port_reports_its_renders(cluster_factory: Callable[..., Cluster]) -> None:
     from harness import free_port
 
-    cluster = cluster_factory(apis=1, workers=0)
+    cluster = cluster_factory(apis=1, workers=0, HAPPYHORSE_METRICS_TOKEN="s3cret")
     port = free_port()
     cluster.add_worker("--metrics-port", str(port))
     server = cluster.apis[0]
@@ -97,7 +109,11 @@ def test_worker_metrics_port_reports_its_renders(cluster_factory: Callable[..., 
     task_id = client.post("/api/generate", json=BODY).json()["data"]["task_id"]
     assert wait_for_task(client, task_id)["status"] == "SUCCESS"
 
-    answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    token = {"Authorization": "Bearer s3cret"}
+    for url in (f"http://127.0.0.1:{port}/metrics", f"{server.url}/metrics"):  # the token guards both
+        assert httpx.get(url, timeout=10).status_code == 401
+        assert httpx.get(url, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
+    answer = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=token, timeout=10)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
     # the worker rendered it, so the worker (not the API) reports the render's time
     assert (
@@ -107,5 +123,5 @@ def test_worker_metrics_port_reports_its_renders(cluster_factory: Callable[..., 
     assert (
         sample(answer.text, "happyhorse_render_seconds_sum", engine="synthetic", mode="std", type="text-to-video") > 0
     )
-    api = httpx.get(f"{server.url}/metrics").text
+    api = httpx.get(f"{server.url}/metrics", headers=token).text
     assert "happyhorse_render_seconds_count{" not in api  # the API node rendered nothing

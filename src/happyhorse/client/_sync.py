@@ -104,16 +104,18 @@ class Client(BaseClient):
         multi-shot task; ``prompt`` is then shared context for every shot and may be omitted.
         ``elements`` are :class:`Element` or dicts, referred to in prompts as ``@name``.
 
-        Not retried after the request may have reached the server (a 5xx, a read timeout):
-        the task may exist and have cost credits. Retried only on 429 and on failures to connect.
+        Retried like any request (429, 5xx, network errors) with one ``Idempotency-Key`` for the
+        call and all of its retries: a server that honours the header (this one) answers a retry of
+        a request it already accepted with the same task, never a second render or debit.
 
         Raises:
             InvalidRequest: a field breaks the contract (``error_code`` names the rule).
             InvalidApiKey, InsufficientCredits, RateLimited, ServerError, APIConnectionError.
         """
         body = build_generate_body(prompt, self._upload_local(params))
-        retry = self._retry_state(idempotent=False)
-        # One key for this call and all of its retries: the server never makes a second task for it.
+        retry = self._retry_state()
+        # One key for this call and all of its retries: the server never makes a second task for it,
+        # so a POST that may have reached it (a read timeout, a dropped connection, a 5xx) is safe to send again.
         headers = {"Idempotency-Key": str(uuid.uuid4())}
         data = self._request("POST", "/api/generate", json=body, retry=retry, headers=headers)
         return Task.from_data(data, sent=body)

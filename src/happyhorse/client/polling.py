@@ -12,11 +12,11 @@ Retrying one request:
 - 429: wait ``Retry-After`` seconds exactly (no jitter: the server said when), else back off.
 - 5xx and network errors: exponential backoff with jitter, at most ``max_retries`` times.
 - 400/401/402/404 and other 4xx: never retried; they will not fix themselves.
-- Non-idempotent requests (``POST /api/generate`` costs credits) are retried only when the
-  server surely did not act on them: on 429 (rejected before any debit, per the contract's
-  error order) and on failures to connect (``ConnectError``, ``ConnectTimeout``,
-  ``PoolTimeout``: nothing was sent). A 5xx, a read timeout or a dropped connection after
-  sending may hide an accepted, paid-for task, so they are raised instead.
+- Non-idempotent requests are retried only when the server surely did not act on them: on 429
+  (rejected before any debit, per the contract's error order) and on failures to connect
+  (``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``: nothing was sent). ``POST
+  /api/generate`` is not one of them: it carries an ``Idempotency-Key`` kept across its retries,
+  so a retry of a request the server already accepted answers the same task.
 """
 
 from __future__ import annotations

@@ -42,7 +42,10 @@ def worker(
     ] = None,
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="Serve this worker's Prometheus metrics (render times) on this port, at /metrics."),
+        typer.Option(
+            help="Serve this worker's Prometheus metrics (render times) on this port, at /metrics "
+            "(Authorization: Bearer HAPPYHORSE_METRICS_TOKEN when that is set)."
+        ),
     ] = None,
 ) -> None:
     """Render tasks from the PostgreSQL queue (distributed mode)."""
@@ -50,9 +53,9 @@ def worker(
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     logs.configure(settings.log_format)
     if metrics_port is not None:
-        from prometheus_client import start_http_server
+        from happyhorse.metrics import serve_metrics
 
-        start_http_server(metrics_port, addr=settings.host)
+        serve_metrics(metrics_port, settings.host, settings.metrics_token)
     if settings.is_sqlite:
         typer.echo(
             "error: `happyhorse worker` needs HAPPYHORSE_DATABASE_URL=postgresql+psycopg://… "

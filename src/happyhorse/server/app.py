@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from happyhorse.config import Settings
 from happyhorse.dispatch.factory import create_dispatcher
 from happyhorse.engines.registry import request_checker
+from happyhorse.metrics import WEBHOOK_DELIVERIES
 from happyhorse.server import health, routes_api, routes_files, routes_tasks, status_stream, uploads
 from happyhorse.server.api_docs import install_api_docs
 from happyhorse.server.body_limit import BodyLimit
@@ -59,6 +60,7 @@ def start_deliverer(settings: Settings, db: Database, store: ResultStore) -> Del
         delays=settings.webhook_retry_delays,
         allow_private=settings.allow_private_urls,
         task_view=lambda task: task_data(task, store, base, settings.result_retention),
+        on_outcome=lambda verdict: WEBHOOK_DELIVERIES.labels(verdict).inc(),
     )
     deliverer.start()
     return deliverer
