@@ -48,11 +48,17 @@ def test_swagger_ui_renders_offline_and_try_it_out_answers_with_a_key(live_serve
     status = credits.locator(".live-responses-table tbody .response-col_status").first
     expect(status).to_have_text("200")
     expect(credits.locator(".live-responses-table")).to_contain_text("1234")
-    # The request example picker on generate lists every kind.
+    # The request example picker on generate lists every kind, and the first one, tried out, makes a task.
     generate.locator(".opblock-summary").click()
-    expect(generate.locator("select.examples-select__select, .examples-select select").first).to_contain_text(
-        "Multi-shot"
-    )
+    picker = generate.locator("select.examples-select__select, .examples-select select").first
+    for kind in ("Text to video", "Image to video", "First and last frame", "Multi-shot", "Elements"):
+        expect(picker).to_contain_text(kind)
+    generate.locator("button.try-out__btn").click()
+    generate.locator("button.execute").click()
+    expect(generate.locator(".live-responses-table tbody .response-col_status").first).to_have_text("200")
+    expect(generate.locator(".live-responses-table")).to_contain_text('"task_id": "n92')
+    with live_server.client(key) as api:
+        assert api.get("/api/credits").json()["data"]["balance"] == 1234 - 400  # pro, 5 s, with sound
     shoot(page, "api-docs-offline")
     assert not [url for url in blocked if "docs-assets" in url]
     assert all(urlsplit(url).netloc != urlsplit(live_server.url).netloc for url in blocked)

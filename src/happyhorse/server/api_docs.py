@@ -7,8 +7,9 @@ ships both, and the files are small, fixed and need no build step. To update the
 swagger-ui-dist redoc`` and copy the same file names over.
 
 The module also finishes the OpenAPI schema for people reading it: a Bearer security scheme on the
-``/api/`` operations (so "Authorize" then "Try it out" sends the key), one request example per kind of
-``POST /api/generate``, and each error status's own example.
+``/api/`` and ``/v1/videos`` operations (so "Authorize" then "Try it out" sends the key), one request
+example per kind of ``POST /api/generate``, and for each operation only the error statuses it can answer,
+each with its own example worded as the server words it (FastAPI's unused 422 is dropped).
 """
 
 from __future__ import annotations
@@ -97,26 +98,66 @@ def _error(status: int, error_code: str, message: str) -> dict[str, Any]:
     return {"code": status, "message": message, "error_code": error_code, "data": None}
 
 
-ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
-    "400": _error(400, "INVALID_DURATION", "duration must be an integer from 3 to 15"),
-    "401": _error(401, "INVALID_API_KEY", "API key is missing or invalid"),
-    "402": _error(402, "INSUFFICIENT_CREDITS", "not enough credits for this task"),
-    "404": _error(404, "TASK_NOT_FOUND", "task not found"),
-    "409": _error(409, "IDEMPOTENCY_CONFLICT", "this Idempotency-Key was already used with a different request body"),
-    "413": _error(413, "INVALID_REQUEST", "the upload is too large"),
-    "429": _error(429, "RATE_LIMITED", "too many requests, please slow down"),
-    "500": _error(500, "INTERNAL_ERROR", "internal server error"),
+def _choices(status: int, messages: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Several examples for one status, named by ``error_code`` (Swagger UI offers them in a picker)."""
+    return {code: {"summary": code, "value": _error(status, code, message)} for code, message in messages.items()}
+
+
+# Each status's own example, as the server words it: what an operation without one of its own shows.
+ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
+    400: _error(400, "INVALID_REQUEST", "task_id is required"),
+    401: _error(401, "INVALID_API_KEY", "the API key is invalid or has been revoked"),
+    402: _error(402, "INSUFFICIENT_CREDITS", "this task costs 400 credits and the balance is 120"),
+    404: _error(404, "TASK_NOT_FOUND", "no task 'n92abc123hh10xyz' for this API key's account"),
+    409: _error(409, "TASK_NOT_FINISHED", "task n92abc123hh10xyz is still in progress"),
+    413: _error(413, "REQUEST_TOO_LARGE", "the request body is larger than the 1 MiB limit"),
+    429: _error(429, "RATE_LIMITED", "too many requests, please slow down"),
+    500: _error(500, "INTERNAL_ERROR", "internal server error"),
 }
-# A 400 on generate can be any of four codes: show them all.
-GENERATE_400_EXAMPLES: dict[str, dict[str, Any]] = {
-    code: {"summary": code, "value": _error(400, code, message)}
-    for code, message in {
-        "INVALID_MODEL": "model must be 'happyhorse-1.0/video'",
-        "INVALID_PROMPT": "prompt must not be blank",
-        "INVALID_DURATION": "duration must be an integer from 3 to 15",
-        "INVALID_REQUEST": "request body is not valid JSON: line 1, column 12",
-    }.items()
+# Where an operation's answer for a status differs from the above: one example, or several to pick from.
+OPERATION_ERROR_EXAMPLES: dict[tuple[str, int], dict[str, Any]] = {
+    ("/api/generate", 400): _choices(
+        400,
+        {
+            "INVALID_MODEL": "model must be 'happyhorse-1.0/video'",
+            "INVALID_PROMPT": "prompt must not be blank",
+            "INVALID_DURATION": "duration must be an integer from 3 to 15",
+            "INVALID_REQUEST": "request body is not valid JSON: line 1, column 12",
+        },
+    ),
+    ("/api/generate", 409): _error(
+        409,
+        "IDEMPOTENCY_CONFLICT",
+        "Idempotency-Key 'order-42' was already used with a different request body (task n92abc123hh10xyz); "
+        "use a new key for a new request",
+    ),
+    ("/api/cancel", 400): _error(400, "INVALID_REQUEST", 'task_id is required: send {"task_id": "n92…"}'),
+    ("/api/cancel", 409): _error(
+        409,
+        "TASK_NOT_CANCELLABLE",
+        "task n92abc123hh10xyz has already ended (SUCCESS); only tasks in progress can be cancelled",
+    ),
+    ("/api/tasks", 400): _error(400, "INVALID_REQUEST", "limit must be an integer from 1 to 100"),
+    ("/api/tasks/{task_id}", 409): _error(
+        409,
+        "TASK_NOT_FINISHED",
+        "task n92abc123hh10xyz is still in progress; cancel it first or wait for it to end",
+    ),
+    ("/api/upload", 400): _error(
+        400, "INVALID_REQUEST", "file is required: send the image in a multipart field named 'file'"
+    ),
+    ("/api/upload", 413): _error(
+        413,
+        "REQUEST_TOO_LARGE",
+        "this account's upload storage quota of 1 GiB is used up: it stores 1023.9 MiB of uploads and this file "
+        "is 2 MiB; uploads are deleted once the result retention passes",
+    ),
 }
+
+
+def _secured(path: str) -> bool:
+    """The operations that take an API key: this API and the OpenAI Videos surface (both Bearer)."""
+    return path.startswith("/api/") or path == "/v1/videos" or path.startswith("/v1/videos/")
 
 
 def finish_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -126,24 +167,26 @@ def finish_schema(schema: dict[str, Any]) -> dict[str, Any]:
         "type": "http",
         "scheme": "bearer",
         "description": "An API key: `Authorization: Bearer YOUR_API_KEY` (create one on the dashboard's Keys "
-        "page or with `happyhorse keys create`).",
+        "page or with `.venv/bin/happyhorse keys create --name me --credits 10000`).",
     }
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             if not isinstance(operation, dict):
                 continue
-            if path.startswith("/api/"):
+            if _secured(path):
                 operation.setdefault("security", [{SCHEME: []}])
-            for status, response in operation.get("responses", {}).items():
-                example = ERROR_EXAMPLES.get(str(status))
+            responses = operation.get("responses", {})
+            responses.pop("422", None)  # FastAPI's validation answer: this server never gives it
+            for status, response in responses.items():
+                if not str(status).isdigit() or int(status) < 400:
+                    continue
                 content = response.get("content", {}).get("application/json")
+                example = OPERATION_ERROR_EXAMPLES.get((path, int(status)), ERROR_EXAMPLES.get(int(status)))
                 if example is None or content is None:
                     continue
                 content.pop("examples", None)
-                if path == "/api/generate" and str(status) == "400":
-                    content["examples"] = GENERATE_400_EXAMPLES
-                else:
-                    content["example"] = example
+                content.pop("example", None)
+                content["examples" if "code" not in example else "example"] = example
             if path == "/api/generate" and method == "post":
                 body = operation.get("requestBody", {}).get("content", {}).get("application/json")
                 if body is not None:

@@ -16,7 +16,7 @@ from happyhorse.errors import InvalidApiKey, InvalidRequest, TaskNotFound
 from happyhorse.media.url_rules import check_request_hosts
 from happyhorse.server.auth import REVOKED_OR_UNKNOWN, authenticate, bearer_token, touch_if_due
 from happyhorse.server.errors import envelope
-from happyhorse.server.openapi import ERROR_RESPONSES, GENERATE_BODY, STATUS_PARAMETERS
+from happyhorse.server.openapi import GENERATE_BODY, STATUS_PARAMETERS, error_responses
 from happyhorse.server.presenters import public_status, task_data
 from happyhorse.server.services import services
 from happyhorse.server.submit import admit, callback_url, idempotency_key
@@ -72,7 +72,7 @@ def finished_answer(view: TaskView, data: dict[str, Any]) -> Response:
     summary="Create a video generation task",
     openapi_extra=GENERATE_BODY,
     response_model=GenerateResponse,
-    responses=ERROR_RESPONSES,
+    responses=error_responses(400, 402, 409, 413),
 )
 async def generate(request: Request) -> JSONResponse:
     state = services(request)
@@ -97,7 +97,7 @@ async def generate(request: Request) -> JSONResponse:
     "/status",
     summary="Check a task's status",
     response_model=StatusResponse,
-    responses=ERROR_RESPONSES,
+    responses=error_responses(400, 404),
     openapi_extra=STATUS_PARAMETERS,
 )
 async def status(request: Request) -> Response:
@@ -128,7 +128,7 @@ async def status(request: Request) -> Response:
     "/credits",
     summary="The API key's account balance (extension)",
     response_model=CreditsResponse,
-    responses=ERROR_RESPONSES,
+    responses=error_responses(),
 )
 async def credits(request: Request) -> JSONResponse:
     state = services(request)

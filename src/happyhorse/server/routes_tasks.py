@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from happyhorse.errors import InvalidRequest, TaskNotCancellable, TaskNotFound
 from happyhorse.server.auth import authenticate
-from happyhorse.server.openapi import ERROR_RESPONSES
+from happyhorse.server.openapi import error_responses
 from happyhorse.server.presenters import task_data
 from happyhorse.server.routes_api import base_url, ok, read_json_object
 from happyhorse.server.services import services
@@ -52,7 +52,7 @@ def parse_cursor(raw: str | None) -> task_pages.Position | None:
         raise InvalidRequest(str(exc)) from None
 
 
-@router.get("/tasks", summary="List the account's tasks, newest first (extension)", responses=ERROR_RESPONSES)
+@router.get("/tasks", summary="List the account's tasks, newest first (extension)", responses=error_responses(400))
 async def list_tasks(request: Request) -> JSONResponse:
     state = services(request)
     caller = await authenticate(request)
@@ -77,7 +77,11 @@ async def list_tasks(request: Request) -> JSONResponse:
     )
 
 
-@router.delete("/tasks/{task_id}", summary="Delete a finished task's video now (extension)", responses=ERROR_RESPONSES)
+@router.delete(
+    "/tasks/{task_id}",
+    summary="Delete a finished task's video now (extension)",
+    responses=error_responses(404, 409),
+)
 async def delete_task_result(task_id: str, request: Request) -> JSONResponse:
     state = services(request)
     caller = await authenticate(request)
@@ -89,7 +93,7 @@ async def delete_task_result(task_id: str, request: Request) -> JSONResponse:
 @router.post(
     "/cancel",
     summary="Cancel a task: it ends FAILED with cancelled: true, refunded (extension)",
-    responses=ERROR_RESPONSES,
+    responses=error_responses(400, 404, 409),
 )
 async def cancel(request: Request) -> JSONResponse:
     state = services(request)

@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 
 from happyhorse.errors import InvalidApiKey, InvalidRequest, TaskNotFound
 from happyhorse.server.auth import REVOKED_OR_UNKNOWN, bearer_token
-from happyhorse.server.openapi import ERROR_RESPONSES
+from happyhorse.server.openapi import error_responses
 from happyhorse.server.presenters import iso_utc, task_data
 from happyhorse.server.routes_api import base_url
 from happyhorse.server.services import services
@@ -66,7 +66,9 @@ def sse(data: dict[str, Any]) -> bytes:
 
 
 @router.get(
-    "/status/stream", summary="Follow a task's status as Server-Sent Events (extension)", responses=ERROR_RESPONSES
+    "/status/stream",
+    summary="Follow a task's status as Server-Sent Events (extension)",
+    responses=error_responses(400, 404),
 )
 async def status_stream(request: Request) -> StreamingResponse:
     state = services(request)

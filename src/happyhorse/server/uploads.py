@@ -17,14 +17,15 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from starlette.datastructures import UploadFile
 
 from happyhorse.config import Settings
-from happyhorse.errors import InvalidRequest, RequestTooLarge
+from happyhorse.errors import InvalidRequest, NotFound, RequestTooLarge
 from happyhorse.media.images import ImageError, probe_image
 from happyhorse.server.auth import authenticate
-from happyhorse.server.errors import envelope
+from happyhorse.server.errors import envelope, error_response
+from happyhorse.server.openapi import error_responses
 from happyhorse.server.services import services
 from happyhorse.storage.uploads import MEDIA_TYPES, upload_name, upload_path, write_upload
 from happyhorse.store import uploads as upload_rows
@@ -123,7 +124,12 @@ UPLOAD_BODY = {
 }
 
 
-@router.post("/api/upload", summary="Upload an input image (extension)", openapi_extra=UPLOAD_BODY)
+@router.post(
+    "/api/upload",
+    summary="Upload an input image (extension)",
+    openapi_extra=UPLOAD_BODY,
+    responses=error_responses(400, 413),
+)
 async def upload(request: Request) -> dict[str, object]:
     """Store one image and return a URL on this server that ``image_urls`` and elements accept."""
     state = services(request)
@@ -156,7 +162,7 @@ async def upload(request: Request) -> dict[str, object]:
 async def uploaded_file(request: Request, name: str) -> Response:
     path = upload_path(services(request).settings, name)
     if path is None or not path.is_file():
-        return JSONResponse({"message": "not found"}, status_code=404)
+        return error_response(NotFound(f"no such upload: {name}"))
     media_type = MEDIA_TYPES[name.rsplit(".", 1)[1]]
     # nosniff + a sandboxing CSP: the bytes were sniffed as an image, and a browser must treat them as one.
     headers = {
