@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from happyhorse.config import Settings
+from happyhorse.storage.local import LocalResultStore
 from harness import wait_for_task
 
 pytestmark = pytest.mark.e2e
@@ -34,27 +37,36 @@ def test_files_errors_answer_in_one_json_envelope(live_server) -> None:
             "/api/generate", json={"model": "happyhorse-1.0/video", "prompt": "a red ball", "duration": 3}
         ).json()["data"]
         data = wait_for_task(client, task["task_id"])
-    assert data["status"] == "SUCCESS", data
-    url = data["response"]["resultUrls"][0]
-    assert httpx.get(url).status_code == 200
-    parts = urlsplit(url)
-    tampered = url.replace("signature=", "signature=00")
-    missing = f"{parts.scheme}://{parts.netloc}/files/no-such-video.mp4?{parts.query}"
-    answers = {
-        name: httpx.get(target)
-        for name, target in {
-            "tampered": tampered,
-            "expired": url.replace("expires=", "expires=1"),
-            "missing": missing,
-        }.items()
+        assert data["status"] == "SUCCESS", data
+        url = data["response"]["resultUrls"][0]
+        assert httpx.get(url).status_code == 200
+        parts = urlsplit(url)
+        key = parts.path.rsplit("/", 1)[1]
+        # A link signed with the server's own key whose time is up: expired, not tampered.
+        past = int(time.time()) - 60
+        store = LocalResultStore(
+            live_server.data_dir / "results", Settings(data_dir=live_server.data_dir).signing_key, 1
+        )
+        expired = f"{parts.scheme}://{parts.netloc}/files/{key}?expires={past}&signature={store.signature(key, past)}"
+        answers = {
+            "tampered": httpx.get(url.replace("signature=", "signature=00")),
+            "expired": httpx.get(expired),
+            "unsafe name": httpx.get(f"{parts.scheme}://{parts.netloc}/files/..%2F..%2Fetc%2Fpasswd"),
+            "unknown upload": httpx.get(f"{parts.scheme}://{parts.netloc}/uploads/nothing-here.png"),
+        }
+        assert client.delete(f"/api/tasks/{task['task_id']}").status_code == 200
+        answers["deleted"] = httpx.get(url)  # correctly signed, its file gone
+    assert {name: r.status_code for name, r in answers.items()} == {
+        "tampered": 403,
+        "expired": 403,
+        "unsafe name": 404,
+        "unknown upload": 404,
+        "deleted": 404,
     }
-    assert answers["tampered"].status_code == 403
-    assert answers["expired"].status_code == 403
-    assert answers["missing"].status_code in (403, 404)
-    unsigned = httpx.get(f"{parts.scheme}://{parts.netloc}/files/../../etc/passwd")
-    for response in [*answers.values(), unsigned]:
-        assert response.headers["content-type"].startswith("application/json")
+    for name, response in answers.items():
+        assert response.headers["content-type"].startswith("application/json"), name
         body = response.json()
-        assert set(body) == {"code", "message", "error_code", "data"}, body
-        assert body["code"] == response.status_code and body["data"] is None
-    assert answers["tampered"].json()["error_code"] == "LINK_INVALID"
+        assert set(body) == {"code", "message", "error_code", "data"}, (name, body)
+        assert body["code"] == response.status_code and body["data"] is None and body["message"], (name, body)
+    assert answers["tampered"].json()["error_code"] == answers["expired"].json()["error_code"] == "LINK_INVALID"
+    assert {answers[n].json()["error_code"] for n in ("unsafe name", "unknown upload", "deleted")} == {"NOT_FOUND"}
