@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from harness import LiveServer
+from harness import Cluster, LiveServer, png_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -16,8 +16,12 @@ def quota(response) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
     return int(h["x-ratelimit-limit"]), int(h["x-ratelimit-remaining"]), int(h["x-ratelimit-reset"])
 
 
-def test_headers_count_down_to_the_429(server_factory: Callable[..., LiveServer]) -> None:
-    server = server_factory(HAPPYHORSE_RATE_LIMIT_STATUS="4/minute;100/hour", HAPPYHORSE_RATE_LIMIT_GENERATE="3/minute")
+@pytest.mark.parametrize("mode", ["embedded", "distributed"])
+def test_headers_count_down_to_the_429(
+    mode: str, server_factory: Callable[..., LiveServer], cluster_factory: Callable[..., Cluster]
+) -> None:
+    limits = {"HAPPYHORSE_RATE_LIMIT_STATUS": "4/minute;100/hour", "HAPPYHORSE_RATE_LIMIT_GENERATE": "3/minute"}
+    server = server_factory(**limits) if mode == "embedded" else cluster_factory(**limits).apis[0]
     client = server.client(server.create_key(credits=10_000))
     body = {"model": "happyhorse-1.0/video", "prompt": "a horse", "duration": 3}
     task_id = client.post("/api/generate", json=body).json()["data"]["task_id"]
@@ -47,3 +51,27 @@ def test_headers_count_down_to_the_429(server_factory: Callable[..., LiveServer]
 
     # no headers without a valid key: nothing was counted
     assert "x-ratelimit-limit" not in server.client("hh-nope").get("/api/credits").headers
+
+    # the extensions too, errors included: cancel, delete, the stream and upload, for a second key
+    client = server.client(server.create_key(credits=10_000, name="second"))
+    long = {**body, "mode": "pro", "duration": 15}
+    running = client.post("/api/generate", json=long).json()["data"]["task_id"]
+    seen = []
+    for method, path, kwargs, expected in (
+        ("POST", "/api/cancel", {"json": {}}, 400),
+        ("DELETE", f"/api/tasks/{running}", {}, 409),
+        ("POST", "/api/cancel", {"json": {"task_id": "n92unknown"}}, 404),
+        ("POST", "/api/cancel", {"json": {"task_id": running}}, 200),
+    ):
+        response = client.request(method, path, **kwargs)
+        assert response.status_code == expected, (path, response.text)
+        seen.append(quota(response)[:2])
+    assert seen == [(4, 3), (4, 2), (4, 1), (4, 0)]
+    with client.stream("GET", "/api/status/stream", params={"task_id": running}) as refused:
+        assert refused.status_code == 429 and quota(refused)[:2] == (4, 0) and "retry-after" in refused.headers
+    upload = client.post("/api/upload", files={"file": ("a.png", png_bytes(64, 64, (10, 120, 200)), "image/png")})
+    assert upload.status_code == 200 and quota(upload)[:2] == (3, 1)  # uploads count against generate's rule
+
+    third = server.client(server.create_key(credits=10_000, name="third"))
+    with third.stream("GET", "/api/status/stream", params={"task_id": running}) as stream:
+        assert stream.status_code == 404 and quota(stream)[:2] == (4, 3)  # another account's task

@@ -80,19 +80,25 @@ class KeyRateLimiter:
         request's quota slot so the response carries it as ``X-RateLimit-*`` headers.
         """
         tightest: Quota | None = None
-        now = time.time()
         for item in self.rules[rule]:
             allowed = await self.limiter.hit(item, rule, key_id)
             reset_at, remaining = await self.limiter.get_window_stats(item, rule, key_id)
-            quota = Quota(item.amount, max(0, remaining), max(0, math.ceil(reset_at - now)))
+            quota = Quota(item.amount, max(0, remaining), reset_seconds(reset_at, item))
             if not allowed:
                 _leave(quota)
-                raise RateLimited(retry_after=math.ceil(max(1.0, reset_at - now)))
+                raise RateLimited(retry_after=quota.reset_s)
             if tightest is None or quota.remaining < tightest.remaining:
                 tightest = quota
         assert tightest is not None, f"rate-limit rule {rule!r} has no limits"
         _leave(tightest)
         return tightest
+
+
+def reset_seconds(reset_at: float, item: RateLimitItem) -> int:
+    """Whole seconds until ``reset_at``, from 1 to the rule's window: the storages date a sliding
+    window differently (memory: the aligned window's end; Redis: the key's expiry, read a moment after
+    the hit), and no rule frees a request later than one window from now."""
+    return min(item.get_expiry(), max(1, math.ceil(reset_at - time.time())))
 
 
 def _leave(quota: Quota) -> None:
