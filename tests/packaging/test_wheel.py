@@ -118,9 +118,17 @@ def test_the_installed_wheel_serves_renders_and_shows_dashboard_and_docs(wheel_v
             assert any(a.endswith(".css") for a in assets) and any(a.endswith(".js") for a in assets), assets
             for asset in assets:
                 assert api.get(asset).status_code == 200, asset
-            docs = api.get("/docs")
-            assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
-            assert api.get("/openapi.json").status_code == 200
+            # /docs and /redoc load their scripts from the wheel's package data, never a CDN.
+            for page in ("/docs", "/redoc"):
+                docs = api.get(page)
+                assert docs.status_code == 200 and "text/html" in docs.headers["content-type"], page
+                linked = re.findall(r"""(?:href|src|url)\s*[=:]\s*['"]([^'"]+\.(?:css|js|png))['"]""", docs.text)
+                assert linked and all(a.startswith("/") for a in linked), (page, linked)
+                for asset in linked:
+                    answer = api.get(asset)
+                    assert answer.status_code == 200 and len(answer.content) > 500, asset
+            spec = api.get("/openapi.json").json()
+            assert "/api/generate" in spec["paths"] and spec["components"]["securitySchemes"]
     finally:
         server.terminate()
         try:
