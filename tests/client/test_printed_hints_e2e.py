@@ -6,6 +6,7 @@ virtual environment on PATH, so a bare ``happyhorse keys create …`` hint would
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import subprocess
@@ -81,6 +82,18 @@ def test_the_key_hint_printed_by_serve_works_when_pasted(tmp_path: Path) -> None
                 time.sleep(0.2)
         assert answer.status_code == 200, answer.text
         assert answer.json()["data"]["balance"] == 10000
+
+        # The dashboard's sign-in page tells a newcomer how to make a user: that command works pasted too.
+        login = httpx.get(f"http://127.0.0.1:{port}/dashboard/login", timeout=10).text
+        found_hint = re.search(r"<code>([^<]*users create[^<]*)</code>", login)
+        assert found_hint, login
+        command = html.unescape(found_hint.group(1))
+        assert not command.startswith("happyhorse "), f"{command!r} names a command that is not on PATH"
+        made = subprocess.run(
+            f"{command} --password 'a long passphrase'", shell=True, cwd=REPO, env=env, capture_output=True, text=True
+        )
+        assert made.returncode == 0, f"{command!r} failed:\n{made.stdout}\n{made.stderr}"
+        assert "you@example.com" in made.stdout
     finally:
         server.terminate()
         try:

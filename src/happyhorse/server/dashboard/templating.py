@@ -61,6 +61,15 @@ def signed(amount: int) -> str:
     return f"+{amount:,}" if amount > 0 else f"−{-amount:,}" if amount < 0 else "0"
 
 
+@lru_cache(maxsize=1)
+def admin_command() -> str:
+    """The admin CLI as this server was started (``.venv/bin/happyhorse`` after ``make run``), for hints
+    meant to be pasted: a bare ``happyhorse`` is not on PATH there."""
+    from happyhorse.client.cli import cli_command  # the one rule for it, shared with serve's own hints
+
+    return cli_command()
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -69,7 +78,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(static_url=static_url, iso=iso_utc)
+    env.globals.update(static_url=static_url, iso=iso_utc, admin_command=admin_command)
     env.filters.update(when=when, credits=credits, signed=signed)
     return env
 
