@@ -101,6 +101,15 @@ def test_bodies_past_the_cap_are_refused_as_they_arrive_in_every_surface(live_se
 
     anonymous = httpx.post(f"{live_server.url}/api/tasks", content=b"x" * (2 * MB), timeout=30)
     assert anonymous.status_code == 413 and anonymous.json()["error_code"] == "REQUEST_TOO_LARGE"
+    # No key and no Content-Length: still a 413, decided as the bytes arrive, not the route's 401
+    for path in ("/api/generate", "/v1/videos", "/api/v1/services/aigc/video-generation/video-synthesis"):
+        streamed = httpx.post(
+            f"{live_server.url}{path}",
+            content=chunks(200 * MB),
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+        assert streamed.status_code == 413, (path, streamed.status_code, streamed.text[:200])
     form = httpx.post(
         f"{live_server.url}/dashboard/login", data={"email": "a@b.c", "password": "x" * (2 * MB)}, timeout=30
     )

@@ -25,3 +25,10 @@ def test_malformed_expires_and_allow_header(live_server: LiveServer) -> None:
     wrong = client.put("/api/generate", json=body)
     assert wrong.status_code == 405 and wrong.json()["error_code"] == "METHOD_NOT_ALLOWED"
     assert "POST" in wrong.headers["allow"]
+    # under /v1/ too, where a catch-all answers unknown paths with OpenAI's 404
+    openai_wrong = client.put("/v1/videos", json={})
+    assert openai_wrong.status_code == 405, openai_wrong.text
+    assert openai_wrong.headers["allow"] == "GET, POST"
+    assert openai_wrong.json()["error"]["code"] == "method_not_allowed"
+    assert client.patch("/v1/videos/abc").headers["allow"] == "DELETE, GET"
+    assert client.put("/v1/nothing-here").status_code == 404

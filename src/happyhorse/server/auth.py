@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from fastapi import Request
 from happyhorse.errors import InvalidApiKey
 from happyhorse.server.services import services
 from happyhorse.store import accounts
+from happyhorse.store.db import Database
 from happyhorse.store.models import utcnow
 
 log = logging.getLogger("happyhorse.server")
@@ -39,19 +41,29 @@ async def authenticate(request: Request) -> Caller:
         key = await accounts.find_active_key(session, token)
     if key is None:
         raise InvalidApiKey(REVOKED_OR_UNKNOWN)
-    await touch_if_due(request, key.id)
+    touch_if_due(request, key.id)
     return Caller(key.account_id, key.id)
 
 
-async def touch_if_due(request: Request, key_id: str) -> None:
-    """Record the key's last use, at most once a minute per key and process."""
+def touch_if_due(request: Request, key_id: str) -> None:
+    """Record the key's last use, at most once a minute per key and process, in the background.
+
+    A listing hint only: the request answers from reads alone and never waits for this write, so a
+    status poll is neither slowed (by a busy timeout) nor failed while the database refuses writes.
+    """
     state = services(request)
     touched: dict[str, float] = state.key_touched
     now = time.monotonic()
     if now - touched.get(key_id, -TOUCH_EVERY_S) >= TOUCH_EVERY_S:
         touched[key_id] = now
-        try:  # a hint only: a poll must not fail while the database refuses writes
-            async with state.db.write() as session:
-                await accounts.touch_key(session, key_id, utcnow())
-        except Exception:
-            log.warning("could not record the last use of API key %s (database not writable?)", key_id, exc_info=True)
+        write = asyncio.create_task(_touch(state.db, key_id), name=f"touch-key-{key_id}")
+        state.key_touches.add(write)  # held until done: the loop keeps only weak references to tasks
+        write.add_done_callback(state.key_touches.discard)
+
+
+async def _touch(db: Database, key_id: str) -> None:
+    try:
+        async with db.write() as session:
+            await accounts.touch_key(session, key_id, utcnow())
+    except Exception:
+        log.warning("could not record the last use of API key %s (database not writable?)", key_id, exc_info=True)

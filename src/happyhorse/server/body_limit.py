@@ -2,8 +2,10 @@
 before any of it is parsed, whoever sent it (the check comes before authentication).
 
     declared Content-Length over the cap  → 413 at once; not one body byte is read
-    bytes arriving past the cap (chunked, or a Content-Length that lies)
-                                          → the next ``receive()`` raises; whatever the route then
+    a chunked body (no Content-Length)    → read here, up to the cap, before the route runs: past it,
+                                            413 at once (so a route that authenticates first cannot
+                                            answer 401 to a 200 MB body); within it, replayed to the route
+    bytes arriving past the cap otherwise → the next ``receive()`` raises; whatever the route then
                                             answers is dropped and the 413 goes out instead
 
 The 413 speaks the surface's own error shape: the envelope under ``/api/``, DashScope's under
@@ -59,6 +61,38 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
+def _is_chunked(scope: Scope) -> bool:
+    for name, value in scope.get("headers") or ():
+        if name == b"transfer-encoding":
+            return b"chunked" in value.lower()
+    return False
+
+
+async def _read_within(receive: Receive, limit: int) -> tuple[list[Message], bool]:
+    """The body's messages up to its end, or until it passes ``limit`` bytes: (messages, passed)."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, False  # the client went away: the route hears it
+        size += len(message.get("body", b""))
+        if size > limit:
+            return messages, True
+        if not message.get("more_body", False):
+            return messages, False
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
+
+
 def _is_upload(scope: Scope) -> bool:
     if (scope["method"], scope["path"]) not in UPLOAD_ROUTES:
         return False
@@ -80,6 +114,13 @@ class BodyLimit:
         if declared is not None and declared > limit:
             await too_large_response(scope["path"], too_large_text(limit))(scope, receive, send)
             return
+        if declared is None and _is_chunked(scope):
+            # At most ``limit`` bytes are held; decided before any route looks at the request.
+            buffered, over = await _read_within(receive, limit)
+            if over:
+                await too_large_response(scope["path"], too_large_text(limit))(scope, receive, send)
+                return
+            receive = _replay(buffered, receive)
 
         received = 0
         tripped = False

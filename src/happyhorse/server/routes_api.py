@@ -111,7 +111,7 @@ async def status(request: Request) -> Response:
     found = await state.hot_reads.key_and_task(hash_api_key(bearer_token(request)), task_id)
     if found is None:
         raise InvalidApiKey(REVOKED_OR_UNKNOWN)
-    await touch_if_due(request, found.key_id)
+    touch_if_due(request, found.key_id)
     await state.limiter.check("status", found.key_id)
     if not task_id:
         raise InvalidRequest("task_id is required")

@@ -7,6 +7,7 @@ declared here with its type and mypy checks each use. Nothing else is kept on ``
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
@@ -44,6 +45,7 @@ class Services:
     status_streams: StatusStreams
     deliverer: Deliverer  # webhook deliveries
     key_touched: dict[str, float] = field(default_factory=dict)  # key id -> when last_used_at was last written
+    key_touches: set[asyncio.Task[None]] = field(default_factory=set)  # last_used_at writes in flight (server.auth)
 
     @property
     def events(self) -> EventHub:

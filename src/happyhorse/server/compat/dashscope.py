@@ -8,7 +8,6 @@ as the native surface. Answers and errors are in DashScope's shape; see docs/com
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import uuid
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from happyhorse.contract import MODEL_NAME, parse_generate
+from happyhorse.contract import MODEL_NAME, loads_request_body, parse_generate
 from happyhorse.errors import ApiError, InsufficientCredits, InvalidApiKey, RateLimited, RequestTooLarge
 from happyhorse.media.url_rules import check_request_hosts
 from happyhorse.server.auth import authenticate
@@ -215,11 +214,10 @@ def _usage(task: Task) -> dict[str, Any]:
 
 
 async def _body(request: Request) -> Any:
+    """Strict JSON, as on ``/api/generate``: NaN, Infinity, a lone surrogate or nesting deeper than 64
+    levels anywhere is a 400 InvalidParameter (the contract's ``InvalidRequest``, rendered by ``_error``)."""
     raw = await request.body()
-    try:
-        return json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise _bad("request body is not valid JSON") from None
+    return loads_request_body(raw or b"null")
 
 
 @router.post("/services/aigc/video-generation/video-synthesis")

@@ -18,7 +18,6 @@ import asyncio
 import functools
 import hashlib
 import io
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.datastructures import UploadFile
 
 from happyhorse.config import Settings
-from happyhorse.contract import MODEL_NAME, GenerateRequest, parse_generate
+from happyhorse.contract import MODEL_NAME, GenerateRequest, loads_request_body, parse_generate
 from happyhorse.engines.base import FRAME_SIZES
 from happyhorse.errors import (
     ApiError,
@@ -207,10 +206,10 @@ async def read_create_body(request: Request, settings: Settings) -> tuple[dict[s
             raise invalid("the request body is too large", "input_reference")
     if content_type.startswith("multipart/form-data"):
         return await _read_form(request, bytes(raw))
-    try:
-        body = json.loads(bytes(raw))
-    except (ValueError, UnicodeDecodeError):
-        raise invalid("the body must be a JSON object or multipart/form-data") from None
+    if not raw.strip():
+        raise invalid("the body must be a JSON object or multipart/form-data")
+    # strict, as on /api/generate: no NaN/Infinity, lone surrogates or nesting deeper than 64 levels
+    body = loads_request_body(bytes(raw))
     if not isinstance(body, dict):
         raise invalid("the body must be a JSON object or multipart/form-data")
     return body, None
@@ -513,7 +512,27 @@ def _thumbnail(store: Any, key: str) -> bytes:
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def not_here(rest: str, request: Request) -> Response:
-    """Remix, edits, extensions, characters and anything else under /v1/: OpenAI's 404, not the /api/ envelope."""
+    """Remix, edits, extensions, characters and anything else under /v1/: OpenAI's 404, not the /api/ envelope.
+    A path this surface serves, asked with another method (``PUT /v1/videos``), is a 405 naming the
+    methods it takes in ``Allow``: this catch-all would otherwise hide the framework's 405."""
+    allowed = _methods_of(request)
+    if allowed:
+        message = f"{request.method} is not allowed on /v1/{rest}; use {' or '.join(allowed)}"
+        headers = {"Allow": ", ".join(allowed)}
+        return error_response(OpenAIError(405, message, code="method_not_allowed", headers=headers))
     return error_response(
         OpenAIError(404, f"{request.method} /v1/{rest} is not available on this server", code="unknown_url")
     )
+
+
+def _methods_of(request: Request) -> list[str]:
+    """The methods this surface's other routes take on the request's path (none: the path is unknown)."""
+    from starlette.routing import Match, Route
+
+    methods: set[str] = set()
+    for route in router.routes:
+        if not isinstance(route, Route) or route.endpoint is not_here:
+            continue
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
