@@ -115,3 +115,36 @@ def test_errors_are_one_line_with_exit_codes(live_server: Any, image_server: Any
         live_server, key, "generate", "a horse", "--duration", "3", "--no-sound", "--image", bad_image, "--wait"
     )
     assert proc.returncode == 1 and "failed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_wait_shows_percent_queue_position_and_elapsed(live_server: Any) -> None:
+    """``generate --wait`` on a terminal: a live bar with the percent rendered, the place in the queue
+    while the task waits behind another, and the elapsed time (rich, on stderr)."""
+    import httpx
+
+    key = live_server.create_key(credits=10_000)
+    blocker = {"model": "happyhorse-1.0/video", "prompt": "first", "mode": "pro", "duration": 10, "sound": False}
+    with httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {key}"}) as client:
+        assert client.post("/api/generate", json=blocker).status_code == 200
+    env = {
+        **live_server.env,
+        **FAST_POLLING,
+        "HAPPYHORSE_API_KEY": key,
+        "HAPPYHORSE_BASE_URL": live_server.url,
+        "TTY_COMPATIBLE": "1",  # rich draws its live display as on a terminal
+        "TTY_INTERACTIVE": "1",
+        "COLUMNS": "160",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "happyhorse", "generate", "second", "--duration", "3", "--no-sound", "--wait"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=live_server.data_dir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", proc.stderr)  # the drawn frames, without the escapes
+    assert "#1 in queue" in screen, screen
+    assert re.search(r"rendering n92\w+ .* [1-9]\d?% ", screen), screen  # a percent while it renders
+    assert re.search(r"\b0:00:\d\d\b", screen), screen  # elapsed time

@@ -95,6 +95,17 @@ def test_signed_events_for_endpoints_and_callback_urls(
         Webhook(secret).verify(body.replace("task", "tusk"), headers)
     rotated = server.cli("webhooks", "secret", _account, "--rotate").stdout.strip()
     assert rotated != secret and rotated.startswith("whsec_")
+    assert server.cli("webhooks", "secret", _account).stdout.strip() == rotated  # kept until rotated again
+
+    # the account's endpoints: listed, removed, and then sent nothing
+    [listed] = json.loads(server.cli("webhooks", "list", _account, "--json").stdout)
+    assert listed["url"] == endpoint.url and listed["endpoint_id"].startswith("we_")
+    server.cli("webhooks", "remove", listed["endpoint_id"])
+    assert json.loads(server.cli("webhooks", "list", _account, "--json").stdout) == []
+    assert server.cli("webhooks", "remove", listed["endpoint_id"], check=False).returncode == 2
+    wait_for_task(client, client.post("/api/generate", json=BODY).json()["data"]["task_id"])
+    time.sleep(1)
+    assert len(endpoint.received) == 2
 
 
 @pytest.mark.parametrize("mode", ["embedded", "distributed"])
@@ -136,8 +147,10 @@ def test_a_hanging_receiver_slows_nobody(server_factory, receivers) -> None:  # 
     assert {e["data"]["task_id"] for e in quick.events(secret)} == {first, second}
 
 
-def test_pending_deliveries_survive_a_kill(server_factory, receivers) -> None:  # type: ignore[no-untyped-def]
-    server = server_factory(HAPPYHORSE_WEBHOOK_RETRY_DELAYS="3")
+@pytest.mark.parametrize("mode", ["embedded", "distributed"])
+def test_pending_deliveries_survive_a_kill(mode: str, server_factory, cluster_factory, receivers) -> None:  # type: ignore[no-untyped-def]
+    """Killed (distributed: the API node and the worker) with a retry due: the outbox remembers it."""
+    server = start(mode, server_factory, cluster_factory, HAPPYHORSE_WEBHOOK_RETRY_DELAYS="3")
     receiver = receivers(answers=[500, 200])
     key, _account, secret = account_with_endpoint(server, receiver.url)
     client = server.client(key)
