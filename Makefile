@@ -8,6 +8,9 @@ STAMP := $(VENV)/.install-stamp
 BASE_STAMP := $(VENV)/.base-stamp
 # torch's CPU build lies on this machine's disk; pinning it keeps pip from fetching a CUDA build.
 TORCH ?= torch==2.13.0
+# Without an NVIDIA GPU (no nvidia-smi), PyTorch's CPU index is added: its `2.13.0+cpu` outranks PyPI's
+# CUDA build (about 2.5 GB more) for the same pin. With a GPU, install your CUDA build first (README).
+TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
 
 .PHONY: install run test test-fast lint typecheck pytest services browser bench clean sync-client
 
@@ -17,7 +20,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q --retries 1 $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(BIN)/pip install -q -e ".[diffusers,test]" "$(TORCH)"
 	touch $(BASE_STAMP) $(STAMP)
 
