@@ -90,6 +90,16 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)  # a typo fails start-up instead of trusting nothing
         return value
 
+    @field_validator("openai_models")
+    @classmethod
+    def _openai_models_name_a_mode(cls, value: str) -> str:
+        """``name=std|pro`` items: a typo fails start-up instead of quietly dropping a model name."""
+        for item in (part.strip() for part in value.split(",")):
+            name, _, mode = item.partition("=")
+            if item and (not name.strip() or mode.strip() not in ("std", "pro")):
+                raise ValueError(f"HAPPYHORSE_OPENAI_MODELS: {item!r} is not name=std or name=pro")
+        return value
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

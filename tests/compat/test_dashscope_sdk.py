@@ -173,6 +173,18 @@ def test_v2_client_videos(ds_server: LiveServer) -> None:
     with pytest.raises(dashscope.v2.errors.DashScopeError) as raised:  # type: ignore[attr-defined]
         client.videos.jobs.create(model="happyhorse-1.0-t2v", prompt="x", ratio="4:3")
     assert getattr(raised.value, "code", None) == "InvalidParameter"
+    # the other refusals as the 2.x client raises them: its class for the status, the wire code kept
+    errors = dashscope.v2.errors  # type: ignore[attr-defined]
+    stranger = dashscope.Client(api_key="hh_not_a_key", base_url=f"{ds_server.url}/api/v1")
+    with pytest.raises(errors.AuthenticationError) as denied:
+        stranger.videos.jobs.create(model="happyhorse-1.0-t2v", prompt="x")
+    assert (denied.value.code, denied.value.status_code) == ("InvalidApiKey", 401)
+    poor = dashscope.Client(api_key=ds_server.create_key(credits=1), base_url=f"{ds_server.url}/api/v1")
+    with pytest.raises(errors.DashScopeError) as arrears:
+        poor.videos.jobs.create(model="happyhorse-1.0-t2v", prompt="x")
+    assert (arrears.value.code, arrears.value.status_code) == ("Arrearage", 400)
+    unknown = client.videos.jobs.fetch("no-such-task")  # UNKNOWN, not an error: the task is not this key's
+    assert unknown.status == "UNKNOWN" and unknown.finished
 
 
 def test_i2v_r2v_mapping_and_malformed_bodies(server_factory, image_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -228,6 +240,8 @@ def test_i2v_r2v_mapping_and_malformed_bodies(server_factory, image_server, monk
         3,
         None,
         {"model": "happyhorse-1.0-t2v"},
+        {"model": ["happyhorse-1.0-t2v"], "input": {"prompt": "x"}},
+        {"model": {"name": "happyhorse-1.0-t2v"}, "input": {"prompt": "x"}},
         {"model": "happyhorse-1.0-t2v", "input": []},
         {"model": "happyhorse-1.0-t2v", "input": {"prompt": 5}},
         {"model": "happyhorse-1.0-t2v", "input": {"prompt": "x", "media": [3]}},

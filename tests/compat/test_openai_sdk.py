@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -242,3 +243,45 @@ def test_ssrf_guard_and_rate_limit(server_factory: Callable[..., LiveServer], tm
     with pytest.raises(RateLimitError) as limited:
         client.videos.create(prompt="a horse", seconds="3")
     assert limited.value.code == "rate_limit_exceeded" and "retry-after" in limited.value.response.headers
+
+
+def test_model_names_setting_data_urls_and_plain_forms(
+    server_factory: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    """HAPPYHORSE_OPENAI_MODELS names the models and the mode each renders. OpenAI takes
+    ``input_reference.image_url`` as "a fully qualified URL or base64-encoded data URL"; the SDK's
+    ``create()`` takes only files there, so the object form goes through ``extra_body``."""
+    live_server = server_factory(HAPPYHORSE_OPENAI_MODELS="studio-hd=pro, studio=std")
+    key = live_server.create_key()
+    client = sdk(live_server, key)
+    api = live_server.client(key)
+    hd = client.videos.create(prompt="a horse", model="studio-hd", seconds="3", size="1280x720")
+    assert (hd.model, hd.size) == ("studio-hd", "1920x1080")  # the name fixed the mode: pro, 16:9
+    assert api.get("/api/status", params={"task_id": hd.id}).json()["data"]["request"]["mode"] == "pro"
+    plain = client.videos.create(prompt="a horse", model="studio", seconds="3", size="1080x1920")
+    assert (plain.model, plain.size) == ("studio", "720x1280")  # std, 9:16
+    with pytest.raises(BadRequestError) as unknown:  # the default names are gone with the setting
+        client.videos.create(prompt="a horse", model="sora-2", seconds="3")
+    assert (unknown.value.param, unknown.value.code) == ("model", "model_not_found")
+    for queued in (hd, plain):  # out of the way of the render below
+        client.post(f"/videos/{queued.id}/cancel", cast_to=Video)
+
+    image = png_bytes(1280, 720, (30, 40, 210), pattern=False)
+    data_url = "data:image/png;base64," + base64.b64encode(image).decode()
+    video = client.videos.create_and_poll(
+        prompt="a blue card", seconds="3", size="1280x720", extra_body={"input_reference": {"image_url": data_url}}
+    )
+    assert video.status == "completed", video.error
+    request = api.get("/api/status", params={"task_id": video.id}).json()["data"]["request"]
+    assert request["image_urls"][0].startswith(f"{live_server.url}/uploads/")  # kept as an upload
+    mp4 = tmp_path / "v.mp4"
+    client.videos.download_content(video.id).write_to_file(mp4)
+    red, green, blue = mean_colour(first_frame(mp4))
+    assert blue > 150 and red < 90 and green < 90, (red, green, blue)
+    for bad in ("data:image/png;base64,!!!", "data:image/png;base64", "data:text/plain,hello"):
+        with pytest.raises(BadRequestError) as refused:
+            client.videos.create(prompt="x", seconds="3", extra_body={"input_reference": {"image_url": bad}})
+        assert refused.value.param == "input_reference", refused.value.body
+    # An HTML form post (application/x-www-form-urlencoded) is read like the SDK's multipart.
+    form = api.post("/v1/videos", data={"prompt": "a horse", "seconds": "3", "size": "960x960"})
+    assert form.status_code == 200 and form.json()["size"] == "960x960" and form.json()["seconds"] == "3", form.text

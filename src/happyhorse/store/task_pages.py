@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from happyhorse.store.models import Task
@@ -73,3 +73,33 @@ async def page_ascending(
     stmt = stmt.order_by(Task.created_at.asc(), Task.id.asc()).limit(limit + 1)
     rows = list((await session.execute(stmt)).scalars())
     return rows[:limit], len(rows) > limit
+
+
+async def numbered_page(
+    session: AsyncSession,
+    account_id: str,
+    page_no: int,
+    page_size: int,
+    statuses: Sequence[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> tuple[list[Task], int]:
+    """Page ``page_no`` (from 1) of ``page_size`` tasks, newest first, and how many match in all.
+
+    Offsets, for DashScope's ``GET /api/v1/tasks`` (``page_no``/``page_size``), which has no cursor."""
+    conditions = [Task.account_id == account_id]
+    if statuses:
+        conditions.append(Task.status.in_(list(statuses)))
+    if since is not None:
+        conditions.append(Task.created_at >= since)
+    if until is not None:
+        conditions.append(Task.created_at <= until)
+    total = (await session.execute(select(func.count()).select_from(Task).where(*conditions))).scalar_one()
+    stmt = (
+        select(Task)
+        .where(*conditions)
+        .order_by(Task.created_at.desc(), Task.id.desc())
+        .offset((page_no - 1) * page_size)
+        .limit(page_size)
+    )
+    return list((await session.execute(stmt)).scalars()), int(total)

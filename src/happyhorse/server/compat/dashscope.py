@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,6 +24,7 @@ from happyhorse.server.presenters import task_data
 from happyhorse.server.routes_api import base_url
 from happyhorse.server.services import services
 from happyhorse.server.submit import admit, idempotency_key
+from happyhorse.store import task_pages
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.models import Task
 from happyhorse.tasks.status import TaskStatus
@@ -90,7 +92,7 @@ def to_generate_body(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise _bad("request body must be a JSON object")
     model = body.get("model")
-    if model not in MODELS:
+    if not isinstance(model, str) or model not in MODELS:
         raise DashScopeError(400, "InvalidParameter", f"Model not exist: {model!r}; use one of {sorted(MODELS)}")
     kind = str(model).rsplit("-", 1)[1]
     inp = body.get("input")
@@ -232,6 +234,7 @@ async def submit(request: Request) -> JSONResponse:
         body = await _body(request)
         native = to_generate_body(body)
         generate_request = dataclasses.replace(parse_generate(native), watermark=native["watermark"])
+        generate_request.echo["dashscope"] = {"model": body["model"]}  # the name GET /api/v1/tasks lists
         check_request_hosts(generate_request, state.settings)
         state.check_request(generate_request)
         admitted = await admit(
@@ -272,6 +275,95 @@ async def fetch(task_id: str, request: Request) -> JSONResponse:
         if task is None:  # DashScope answers 200 with UNKNOWN for a task this key cannot see
             return JSONResponse({"request_id": request_id, "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
         return JSONResponse({"request_id": request_id, "output": task_output(task, request), "usage": _usage(task)})
+    except Exception as exc:
+        return _error(exc, request_id)
+
+
+_NATIVE_STATUSES = {ds: str(native) for native, ds in _STATUS.items()}
+MAX_PAGE_SIZE = 100
+
+
+def _model_name(task: Task) -> str:
+    """The DashScope model a task was sent as; for a task from another surface, the one it would be."""
+    echo = task.request if isinstance(task.request, dict) else {}
+    sent = echo.get("dashscope")
+    if isinstance(sent, dict) and isinstance(sent.get("model"), str):
+        return str(sent["model"])
+    kind = "r2v" if echo.get("elements") else "i2v" if task.type == "image-to-video" else "t2v"
+    return f"happyhorse-1.0-{kind}"
+
+
+def _int_query(request: Request, name: str, default: int, highest: int) -> int:
+    raw = request.query_params.get(name) or str(default)
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= highest:
+        raise _bad(f"{name} must be an integer from 1 to {highest} (got {raw!r})")
+    return int(raw)
+
+
+def _time_query(request: Request, name: str) -> datetime | None:
+    """DashScope's ``YYYYMMDDhhmmss`` (UTC here)."""
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return datetime.strptime(raw, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise _bad(f"{name} must be YYYYMMDDhhmmss (got {raw!r})") from None
+
+
+@router.get("/tasks")
+@router.get("/tasks/")
+async def list_tasks(request: Request) -> JSONResponse:
+    """The 1.x ``VideoSynthesis.list`` and 2.x ``client.videos.jobs.list``: the key's account's tasks from every
+    surface, newest first, by ``page_no``/``page_size``; ``status``, ``start_time``, ``end_time`` filter
+    (``region`` is ignored: there is one)."""
+    request_id = str(uuid.uuid4())
+    try:
+        state = services(request)
+        caller = await authenticate(request)
+        await state.limiter.check("status", caller.key_id)
+        for name in ("model_name", "api_key_id"):  # refused rather than ignored: an ignored filter lists too much
+            if request.query_params.get(name):
+                raise _bad(f"the {name} filter is not supported here; filter by status, start_time or end_time")
+        page_no = _int_query(request, "page_no", 1, 1_000_000)
+        page_size = _int_query(request, "page_size", 10, MAX_PAGE_SIZE)
+        status = request.query_params.get("status")
+        if status and status not in _NATIVE_STATUSES:
+            raise _bad(f"status must be one of {', '.join(_NATIVE_STATUSES)} (got {status!r})")
+        since, until = _time_query(request, "start_time"), _time_query(request, "end_time")
+        async with state.db.read() as session:
+            tasks, total = await task_pages.numbered_page(
+                session,
+                caller.account_id,
+                page_no,
+                page_size,
+                [_NATIVE_STATUSES[status]] if status else None,
+                since,
+                until,
+            )
+        items = [
+            {
+                "task_id": task.id,
+                "status": _STATUS[TaskStatus(task.status)],
+                "model_name": _model_name(task),
+                "submit_time": _iso(task.created_at),
+                "scheduled_time": _iso(task.started_at),
+                "end_time": _iso(task.completed_at),
+            }
+            for task in tasks
+        ]
+        # DashScope documents the page as ``data``; the 2.x SDK reads ``tasks``: both, the same items.
+        return JSONResponse(
+            {
+                "request_id": request_id,
+                "data": items,
+                "tasks": items,
+                "page_no": page_no,
+                "page_size": page_size,
+                "total": total,
+                "total_page": -(-total // page_size),
+            }
+        )
     except Exception as exc:
         return _error(exc, request_id)
 

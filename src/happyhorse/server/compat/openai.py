@@ -18,6 +18,7 @@ import asyncio
 import functools
 import hashlib
 import io
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,6 +45,7 @@ from happyhorse.errors import (
     TaskNotFound,
 )
 from happyhorse.server.auth import authenticate
+from happyhorse.server.compat.data_urls import BadDataUrl, decode_data_url, is_data_url
 from happyhorse.server.routes_api import base_url
 from happyhorse.server.services import services
 from happyhorse.server.submit import admit, idempotency_key
@@ -52,6 +54,7 @@ from happyhorse.store import tasks as task_repo
 from happyhorse.store.models import Task
 
 router = APIRouter(prefix="/v1", tags=["OpenAI Videos"])
+log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = "720x1280"  # OpenAI's default
 DEFAULT_SECONDS = "4"  # OpenAI's default
@@ -114,6 +117,8 @@ def from_api_error(exc: ApiError) -> OpenAIError:
         return OpenAIError(409, exc.message, code=exc.error_code.lower(), headers=no_retry)
     if isinstance(exc, InvalidRequest):
         param = next((p for cls, p in PARAM_OF.items() if isinstance(exc, cls)), None)
+        if param is None and exc.message.startswith("image_urls"):  # the first frame came as input_reference
+            param = "input_reference"
         return OpenAIError(400, exc.message, code=exc.error_code.lower(), param=param)
     return OpenAIError(500, "internal server error", "server_error", "internal_error")
 
@@ -134,6 +139,9 @@ def openai_errors(route: Callable[..., Awaitable[Response]]) -> Callable[..., Aw
             return error_response(err)
         except ApiError as exc:
             return error_response(from_api_error(exc))
+        except Exception:  # a bug: logged, and still OpenAI's shape (the SDK maps 500 to InternalServerError)
+            log.exception("unexpected error on %s", route.__name__)
+            return error_response(OpenAIError(500, "internal server error", "server_error", "internal_error"))
 
     return wrapper
 
@@ -195,7 +203,8 @@ def video_object(task: Task, settings: Settings) -> dict[str, Any]:
 async def read_create_body(request: Request, settings: Settings) -> tuple[dict[str, Any], bytes | None]:
     """The fields and, for multipart, the ``input_reference`` file's bytes."""
     content_type = request.headers.get("content-type", "")
-    limit = settings.fetch_max_bytes + MAX_FORM_BYTES_OVERHEAD
+    # room for the image as a file, or as a base64 data URL (4/3 its size) in input_reference[image_url]
+    limit = settings.fetch_max_bytes * 4 // 3 + MAX_FORM_BYTES_OVERHEAD
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise invalid("the request body is too large", "input_reference")
@@ -204,8 +213,8 @@ async def read_create_body(request: Request, settings: Settings) -> tuple[dict[s
         raw += chunk
         if len(raw) > limit:
             raise invalid("the request body is too large", "input_reference")
-    if content_type.startswith("multipart/form-data"):
-        return await _read_form(request, bytes(raw))
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        return await _read_form(request, bytes(raw), limit)
     if not raw.strip():
         raise invalid("the body must be a JSON object or multipart/form-data")
     # strict, as on /api/generate: no NaN/Infinity, lone surrogates or nesting deeper than 64 levels
@@ -215,12 +224,12 @@ async def read_create_body(request: Request, settings: Settings) -> tuple[dict[s
     return body, None
 
 
-async def _read_form(request: Request, raw: bytes) -> tuple[dict[str, Any], bytes | None]:
+async def _read_form(request: Request, raw: bytes, limit: int) -> tuple[dict[str, Any], bytes | None]:
     async def receive() -> dict[str, object]:
         return {"type": "http.request", "body": raw, "more_body": False}
 
     try:
-        form = await Request(request.scope, receive=receive).form(max_files=1, max_fields=20)
+        form = await Request(request.scope, receive=receive).form(max_files=1, max_fields=20, max_part_size=limit)
     except Exception:  # python-multipart raises several types for a malformed body
         raise invalid("could not read the multipart body") from None
     fields: dict[str, Any] = {}
@@ -281,7 +290,8 @@ def public_body(fields: dict[str, Any], settings: Settings, image_url: str | Non
 
 
 def reference_url(fields: dict[str, Any]) -> str | None:
-    """A JSON ``input_reference``: ``{"image_url": ...}`` (``file_id`` needs a Files API this server lacks)."""
+    """A JSON ``input_reference``: ``{"image_url": ...}`` (``file_id`` needs a Files API this server lacks).
+    The URL may be a ``data:`` URL, as OpenAI allows; ``create_video`` keeps its bytes as an upload."""
     ref = fields.get("input_reference")
     if ref is None:
         return None
@@ -336,6 +346,13 @@ async def create_video(request: Request) -> Response:
     key = idempotency_key(request.headers)
     fields, data = await read_create_body(request, settings)
     url = reference_url(fields)
+    if url is not None and is_data_url(url):
+        if data is not None:
+            raise invalid("send input_reference as a file or as image_url, not both", "input_reference")
+        try:
+            data, url = decode_data_url(url, settings.fetch_max_bytes), None
+        except BadDataUrl as exc:
+            raise invalid(f"input_reference.image_url: {exc}", "input_reference") from None
     if data is not None:
         if url is not None:
             raise invalid("send input_reference as a file or as image_url, not both", "input_reference")
