@@ -155,7 +155,7 @@ def test_errors_raise_the_sdk_classes(live_server: LiveServer) -> None:
         sdk(live_server, "hh_not_a_key").videos.list()
     assert auth.value.code == "invalid_api_key"
     for kwargs, param in (
-        ({"size": "1000x1000"}, "size"),
+        ({"size": "1000x500"}, "size"),  # 2:1: no ratio the engines render
         ({"seconds": "20"}, "seconds"),
         ({"model": "dall-e-3"}, "model"),
         ({"prompt": ""}, "prompt"),
@@ -172,6 +172,18 @@ def test_errors_raise_the_sdk_classes(live_server: LiveServer) -> None:
     with pytest.raises(NotFoundError) as unknown:
         client.videos.remix("no-such-video", prompt="again")  # no remix here: OpenAI's 404, in its shape
     assert unknown.value.code == "unknown_url"
+
+    # OpenAI's own sizes: the ratio they are nearest, pro for the large ones unless the model fixes the mode.
+    sizes = sdk(live_server, live_server.create_key())
+    for model, size, rendered in (
+        ("sora-2-pro", "1792x1024", "1920x1080"),
+        ("sora-2", "1024x1792", "720x1280"),
+        ("happyhorse-1.0/video", "1792x1024", "1920x1080"),
+        ("happyhorse-1.0/video", "1024x1024", "960x960"),
+    ):
+        made = sizes.videos.create(prompt="a horse", model=model, size=size, seconds="3")
+        assert made.size == rendered, (model, size, made.size)
+        sizes.post(f"/videos/{made.id}/cancel", cast_to=Video)
 
     # Out of credits: 429 insufficient_quota (what OpenAI answers), not retried by the SDK.
     poor = OpenAI(base_url=f"{live_server.url}/v1", api_key=live_server.create_key(credits=1), max_retries=2)

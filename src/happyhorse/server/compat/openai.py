@@ -19,6 +19,7 @@ import functools
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -257,6 +258,26 @@ def _text(body: dict[str, Any], name: str, default: str | None = None) -> str | 
     return value
 
 
+_SIZE = re.compile(r"([1-9][0-9]{1,3})x([1-9][0-9]{1,3})")
+_RATIOS = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0}
+
+
+def size_choice(size: str) -> tuple[str, str] | None:
+    """(aspect ratio, mode) for an OpenAI ``size``: one of the engines' frame sizes as it is, or any ``WxH``
+    within 3% of a ratio they render (OpenAI's 1792x1024 is 1.75 to 16:9's 1.78), pro when its longer side
+    is over 1280 (std's longest); None when no ratio is near."""
+    if size in SIZES:
+        return SIZES[size]
+    match = _SIZE.fullmatch(size)
+    if match is None:
+        return None
+    width, height = int(match.group(1)), int(match.group(2))
+    for ratio, value in _RATIOS.items():
+        if abs(width / height - value) <= 0.03 * value:
+            return ratio, "pro" if max(width, height) > 1280 else "std"
+    return None
+
+
 def public_body(fields: dict[str, Any], settings: Settings, image_url: str | None) -> dict[str, Any]:
     """The ``/api/generate`` body these OpenAI fields mean (``parse_generate`` then checks it)."""
     modes = model_modes(settings)
@@ -264,13 +285,15 @@ def public_body(fields: dict[str, Any], settings: Settings, image_url: str | Non
     if model not in modes:
         raise invalid(f"model must be one of {', '.join(repr(m) for m in modes)}", "model", "model_not_found")
     size = _text(fields, "size", DEFAULT_SIZE) or DEFAULT_SIZE
-    if size not in SIZES:
+    choice = size_choice(size)
+    if choice is None:
         raise invalid(
-            f"size must be one of {', '.join(SIZES)} (16:9, 9:16 or 1:1; 720p renders std, 1080p pro)",
+            f"size must be WxH in 16:9, 9:16 or 1:1, e.g. {', '.join(SIZES)} (a longer side over 1280 renders "
+            "pro, as OpenAI's 1792x1024 and 1024x1792 do; the video comes at the engine's frame size)",
             "size",
             "invalid_size",
         )
-    ratio, size_mode = SIZES[size]
+    ratio, size_mode = choice
     seconds = _text(fields, "seconds", DEFAULT_SECONDS) or DEFAULT_SECONDS
     if not seconds.isascii() or not seconds.isdigit() or not 3 <= int(seconds) <= 15:
         raise invalid('seconds must be a whole number of seconds from "3" to "15"', "seconds")
