@@ -49,6 +49,7 @@ from happyhorse.engines.diffusers.profiles import (
     kind_of,
     load_profiles,
 )
+from happyhorse.engines.diffusers.warmup import compiled_graphs, warm_up_shots
 from happyhorse.media.images import fit_to_frame
 
 log = logging.getLogger("happyhorse.engine.diffusers")
@@ -93,6 +94,7 @@ class DiffusersEngine:
         self.device = torch.device(device or default)
         self._models: dict[tuple[Any, ...], LoadedModel] = {}
         self._audio: dict[tuple[Any, ...], AudioSource] = {}
+        self._graphs: int | None = None  # graphs compiled by the end of the warm-up (None: nothing compiled)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DiffusersEngine:
@@ -109,29 +111,23 @@ class DiffusersEngine:
         self.warm_up()
 
     def warm_up(self) -> None:
-        """One short render per compiled profile, so the first task is not the one that compiles."""
-        seen: set[tuple[Any, ...]] = set()
+        """Short renders per compiled profile at start-up, so the first task is not the one that
+        compiles (warmup.py); logs the time each took, and how many graphs were compiled."""
         for profile in self.profiles.profiles.values():
-            if not profile.compile or profile.load_key in seen or profile.kind != "text_to_video":
+            if not profile.compile:
                 continue
-            seen.add(profile.load_key)
             width, height = self.frame_size(profile.mode, "16:9")
             started = time.monotonic()
-            self._render(
-                Shot(
-                    index=0,
-                    prompt="warm-up",
-                    num_frames=9,
-                    width=width,
-                    height=height,
-                    seed=0,
-                    sound=False,
-                    mode=profile.mode,
-                ),
-                lambda _: None,
-            )
+            for shot in warm_up_shots(profile, width, height):
+                self._render(shot, lambda _: None)
+            self._graphs = compiled_graphs()
             log.info(
-                "compiled [%s] (%s): warm-up render %.1fs", profile.mode, profile.compile, time.monotonic() - started
+                "compiled [%s].%s (compile=%s): warm-up render %.1fs, %d graph(s)",
+                profile.mode,
+                profile.kind,
+                profile.compile,
+                time.monotonic() - started,
+                self._graphs,
             )
 
     def preload(self, path: str, pipe: Any) -> None:
@@ -270,7 +266,17 @@ class DiffusersEngine:
 
     def render(self, shot: Shot, progress: Progress) -> Clip:
         try:
-            return self._render(shot, progress)
+            clip = self._render(shot, progress)
+            if self._graphs is not None and compiled_graphs() > self._graphs:
+                log.warning(
+                    "recompiled after the warm-up for %d frames at %dx%d (%d new graph(s))",
+                    shot.num_frames,
+                    shot.width,
+                    shot.height,
+                    compiled_graphs() - self._graphs,
+                )
+                self._graphs = compiled_graphs()
+            return clip
         except (EngineError, RenderCancelled):
             self._free()
             raise

@@ -1,10 +1,14 @@
 """Speed and memory options of a profile, applied through diffusers' own API.
 
-    cache        = { kind = "first_block", threshold = 0.2 }   # transformer.enable_cache(...)
+    cache        = { kind = "first_block", threshold = 0.2 }   # transformer.enable_cache(<kind>CacheConfig(...))
     compile      = "regional" | "full"                         # compile_repeated_blocks / torch.compile
     quantization = "fp8_storage" | "fp8"                       # layerwise casting / TorchAoConfig float8
     parallel     = { ulysses = 2 } | { ring = 2 }              # ContextParallelConfig, engine groups (parallel.py)
     offload      = "model" | "sequential" | "group"            # beside vae_tiling
+
+Cache kinds: first_block, taylorseer, mag, faster, sea, pyramid_attention_broadcast (CACHE_KINDS);
+what diffusers cannot run on a model's transformer is refused at load (``cache_refusal``).
+``HAPPYHORSE_COMPILE_BACKEND`` picks torch.compile's backend (inductor unless set).
 
 ``parse`` is torch-free (the API process and ``models check`` use it); ``apply``, ``reset`` and
 ``can_honour`` import torch lazily. Every refusal is a ``ValueError`` whose message says what this
@@ -14,6 +18,7 @@ machine lacks, raised at load so a server never starts with an option it cannot 
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +29,15 @@ CACHE_KINDS = {
     "mag": "MagCacheConfig",
     "faster": "FasterCacheConfig",
     "sea": "SeaCacheConfig",
+    "pyramid_attention_broadcast": "PyramidAttentionBroadcastConfig",
+}
+TIMESTEP_CACHES = ("faster", "pyramid_attention_broadcast")  # their configs read the denoising timestep
+# These hook single transformer blocks, and work only on the block classes diffusers registered
+# (``TransformerBlockRegistry``): the main block class of each family's transformer.
+BLOCK_CACHES = ("first_block", "mag", "sea")
+BLOCKS = {
+    "LTX2": ("diffusers.models.transformers.transformer_ltx2", "LTX2VideoTransformerBlock"),
+    "Wan": ("diffusers.models.transformers.transformer_wan", "WanTransformerBlock"),
 }
 COMPILE = ("regional", "full")
 QUANTIZATION = ("fp8_storage", "fp8")
@@ -70,12 +84,54 @@ def cache_config(spec: Mapping[str, Any], current_timestep: Any = None) -> Any:
     if cls is None:
         raise ValueError(f"cache kind {spec['kind']!r}: this diffusers ({diffusers.__version__}) has no {name}")
     args = {k: v for k, v in spec.items() if k != "kind"}
-    if spec["kind"] == "faster" and current_timestep is not None:
+    if spec["kind"] in TIMESTEP_CACHES and current_timestep is not None:
         args.setdefault("current_timestep_callback", current_timestep)
     try:
         return cls(**args)
     except TypeError as exc:
         raise ValueError(f"cache {spec['kind']!r}: {exc}") from None
+
+
+def cache_refusal(spec: Mapping[str, Any], class_name: str | None) -> str | None:
+    """Why this diffusers' ``spec`` cache cannot run on ``class_name``'s transformer, or None (also
+    None when that cannot be told: the load then reports what diffusers says)."""
+    import diffusers
+
+    kind, version = spec["kind"], diffusers.__version__
+    family = next((f for f in BLOCKS if (class_name or "").startswith(f)), None)
+    if family is None:
+        return None
+    if kind in BLOCK_CACHES:
+        module, block = BLOCKS[family]
+        try:
+            from diffusers.hooks._helpers import TransformerBlockRegistry
+
+            TransformerBlockRegistry.get(getattr(importlib.import_module(module), block))
+        except ValueError:
+            return (
+                f"cache kind {kind!r}: diffusers {version} has not registered {block} (the {class_name} "
+                f'transformer\'s blocks) for {CACHE_KINDS[kind]}; use kind = "taylorseer" on this model'
+            )
+        except (ImportError, AttributeError):
+            return None
+    if kind == "faster" and family == "LTX2":
+        return (
+            f"cache kind 'faster': diffusers {version}'s FasterCache expects (batch, channels, frames, height, "
+            f"width) block outputs and LTX-2's transformer works on packed tokens, so every render would fail; "
+            f'use kind = "taylorseer" on this model'
+        )
+    if kind == "pyramid_attention_broadcast" and family == "LTX2":
+        return (
+            f"cache kind 'pyramid_attention_broadcast': diffusers {version}'s PyramidAttentionBroadcast "
+            f"breaks on LTX-2's audio-video blocks (a shape mismatch in every render); "
+            f'use kind = "taylorseer" on this model'
+        )
+    if kind == "faster" and not spec.get("is_guidance_distilled"):
+        return (
+            "cache kind 'faster': diffusers' FasterCache expects the conditional and unconditional passes in "
+            "one batched call, and Wan makes two; set is_guidance_distilled = true (with guidance = 1)"
+        )
+    return None
 
 
 def can_honour(option: str, value: Any, device: str | None = None, pipeline: str | None = None) -> str | None:
@@ -91,7 +147,7 @@ def can_honour(option: str, value: Any, device: str | None = None, pipeline: str
             cache_config(value, current_timestep=lambda: 0)
         except ValueError as exc:
             return str(exc)
-        return None
+        return cache_refusal(value, pipeline)
     if option == "quantization" and value == "fp8":
         if importlib.util.find_spec("torchao") is None:
             return 'quantization = "fp8" needs torchao (pip install torchao)'
@@ -115,6 +171,12 @@ def can_honour(option: str, value: Any, device: str | None = None, pipeline: str
 
 def combination_refusal(profile: Any) -> str | None:
     """Options that each work but not together, or None."""
+    guidance = profile.guidance[1] if profile.guidance else None
+    if profile.cache and profile.cache["kind"] == "faster" and (guidance is None or guidance > 1):
+        return (
+            '`cache = { kind = "faster" }` needs `guidance = 1`: with classifier-free guidance the model runs '
+            "twice a step and FasterCache would mix the two passes' attention"
+        )
     if not profile.parallel or next(iter(profile.parallel.values())) == 1:
         return None
     if profile.cache:  # a cache decides per rank, on that rank's shard: ranks that disagree deadlock
@@ -164,15 +226,26 @@ def apply(pipe: Any, profile: Any, device: Any = None) -> float:
     if profile.quantization == "fp8_storage":
         transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=transformer.dtype)
     if profile.cache:
-        transformer.enable_cache(cache_config(profile.cache, lambda: getattr(pipe, "current_timestep", 0)))
+        transformer.enable_cache(cache_config(profile.cache, lambda: current_timestep(pipe)))
     if profile.parallel:
         parallel.enable(pipe, profile.parallel, device if device is not None else transformer.device)
     started = time.monotonic()
+    # Dynamic shapes: a new duration (frame count) or frame size reuses the compiled graphs.
+    backend = os.environ.get("HAPPYHORSE_COMPILE_BACKEND") or "inductor"
     if profile.compile == "regional":
-        transformer.compile_repeated_blocks(dynamic=True)
+        transformer.compile_repeated_blocks(dynamic=True, backend=backend)
     elif profile.compile == "full":
-        pipe.transformer = torch.compile(transformer, dynamic=True)
+        transformer.compile(dynamic=True, backend=backend)  # in place: the pipelines keep their module
     return time.monotonic() - started
+
+
+def current_timestep(pipe: Any) -> float:
+    """The denoising timestep a cache's ``current_timestep_callback`` asks for: the pipeline's, its
+    largest value where it is per token (Wan 2.2 TI2V gives the conditioning frame's tokens 0)."""
+    value = getattr(pipe, "current_timestep", None)
+    if value is None:
+        return 0.0
+    return float(value.max()) if hasattr(value, "max") else float(value)
 
 
 def reset(pipe: Any) -> None:
