@@ -89,6 +89,14 @@ def test_signed_events_for_endpoints_and_callback_urls(
     ids = [headers["webhook-id"] for headers, _, _ in endpoint.received + callback.received]
     assert len(set(ids)) == 3  # unique per event and URL
 
+    # a cancelled task: task.cancelled, with the status object as /api/status shows it after the cancel
+    long = client.post("/api/generate", json={**BODY, "mode": "pro", "duration": 15}).json()["data"]["task_id"]
+    cancelled = client.post("/api/cancel", json={"task_id": long}).json()["data"]
+    endpoint.wait_for(3)
+    event = endpoint.events(secret)[2]
+    assert event["type"] == "task.cancelled" and event["data"]["cancelled"] is True
+    assert without_urls(event["data"]) == without_urls(cancelled)
+
     # a tampered body or a rotated secret no longer verifies
     headers, body, _ = endpoint.received[0]
     with pytest.raises(Exception):  # noqa: B017 - the library's own error type
@@ -105,7 +113,7 @@ def test_signed_events_for_endpoints_and_callback_urls(
     assert server.cli("webhooks", "remove", listed["endpoint_id"], check=False).returncode == 2
     wait_for_task(client, client.post("/api/generate", json=BODY).json()["data"]["task_id"])
     time.sleep(1)
-    assert len(endpoint.received) == 2
+    assert len(endpoint.received) == 3
 
 
 @pytest.mark.parametrize("mode", ["embedded", "distributed"])
