@@ -72,6 +72,7 @@ def test_v1_sdk_submit_fetch_wait_cancel_errors(ds_server: LiveServer) -> None:
     assert done.status_code == 200 and done.output.task_status == "SUCCEEDED", done
     assert done.output.submit_time and done.output.end_time
     assert done.usage.video_count == 1 and done.usage.duration == 3
+    assert (done.usage.video_duration, done.usage.video_ratio) == (3, "720*1280")  # the SDK's own names
     video = httpx.get(done.output.video_url, timeout=30)
     assert video.status_code == 200 and video.content[4:8] == b"ftyp"
     assert balance(client) == start - task_cost("pro", 15, True) - task_cost("std", 3, False)

@@ -211,8 +211,12 @@ def task_output(task: Task, request: Request) -> dict[str, Any]:
 
 
 def _usage(task: Task) -> dict[str, Any]:
+    """``duration`` and ``video_count``, and the same as the SDK's ``VideoSynthesisUsage`` names them
+    (``video_duration``, ``video_ratio`` as DashScope writes a size: ``1280*720``)."""
     done = task.status == TaskStatus.SUCCESS
-    return {"duration": task.duration if done else 0, "video_count": 1 if done else 0}
+    seconds = task.duration if done else 0
+    frame = f"{task.width}*{task.height}" if done and task.width and task.height else ""
+    return {"duration": seconds, "video_count": 1 if done else 0, "video_duration": seconds, "video_ratio": frame}
 
 
 async def _body(request: Request) -> Any:
