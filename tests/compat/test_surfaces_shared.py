@@ -16,7 +16,7 @@ import pytest
 from dashscope import VideoSynthesis
 from openai import BadRequestError, OpenAI
 
-from harness import LiveServer, WebhookReceiver, wait_for_task
+from harness import ImageServer, LiveServer, WebhookReceiver, wait_for_task
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")]
 
@@ -86,6 +86,50 @@ def test_webhooks_stream_and_lists_cover_every_surface(api_server: LiveServer, m
         }
         # another account sees none of them
         assert VideoSynthesis.list(api_key=api_server.create_key(name="other")).output["total"] == 0
+    finally:
+        receiver.close()
+
+
+def test_failed_tasks_on_both_surfaces_report_refund_and_notify(
+    live_server: LiveServer, image_server: ImageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A render that fails (its first frame is gone): DashScope says FAILED with ``output.code``/``message``,
+    OpenAI ``failed`` with ``error``; both are refunded and the account's webhook hears ``task.failed``."""
+    receiver = WebhookReceiver()
+    try:
+        info = live_server.create_key_info(credits=100_000)
+        key, account = info["api_key"], info["account"]
+        live_server.cli("webhooks", "add", account, receiver.url)
+        secret = live_server.cli("webhooks", "secret", account).stdout.strip()
+        client = live_server.client(key)
+        start = client.get("/api/credits").json()["data"]["balance"]
+        missing = image_server.url("gone.png")
+        monkeypatch.setattr(dashscope, "base_http_api_url", f"{live_server.url}/api/v1")
+        ds = VideoSynthesis.async_call(
+            model="happyhorse-1.0-i2v", prompt="it runs", api_key=key, img_url=missing, duration=3, resolution="720P"
+        )
+        assert ds.status_code == 200, ds
+        openai = OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0)
+        video = openai.videos.create(
+            prompt="it runs", seconds="3", size="1280x720", extra_body={"input_reference": {"image_url": missing}}
+        )
+        assert client.get("/api/credits").json()["data"]["balance"] < start  # debited at submit
+
+        failed = VideoSynthesis.wait(ds, api_key=key)
+        assert failed.status_code == 200 and failed.output.task_status == "FAILED", failed
+        assert failed.output.code == "InvalidParameter" and "gone.png" in failed.output.message
+        assert not failed.output.video_url
+        assert failed.usage.video_count == 0
+        polled = openai.videos.poll(video.id, poll_interval_ms=200)
+        assert polled.status == "failed" and polled.error is not None and polled.error.code == "generation_failed"
+        assert polled.error.message
+        assert client.get("/api/credits").json()["data"]["balance"] == start  # both refunded
+
+        receiver.wait_for(2)
+        assert sorted((e["type"], e["data"]["task_id"]) for e in receiver.events(secret)) == sorted(
+            ("task.failed", t) for t in (ds.output.task_id, video.id)
+        )
+        assert VideoSynthesis.list(api_key=key, status="FAILED").output["total"] == 2
     finally:
         receiver.close()
 

@@ -202,7 +202,9 @@ def task_output(task: Task, request: Request) -> dict[str, Any]:
         if urls:
             output["video_url"] = urls[0]
     elif status == "FAILED":
-        output["code"] = "InternalError"
+        # an input that could not be fetched or read is the caller's to fix, as DashScope says of a bad URL
+        inputs = (task.error_message or "").startswith(("image_urls[", "elements["))
+        output["code"] = "InvalidParameter" if inputs else "InternalError"
         output["message"] = task.error_message or "the task failed"
     elif status == "CANCELED":
         output["code"] = "TaskCanceled"
