@@ -147,9 +147,14 @@ def test_a_literally_private_image_host_is_refused_at_submit(server: LiveServer)
         base = {"model": "happyhorse-1.0/video", "prompt": "A cat", "duration": 3, "sound": False}
         for url in PRIVATE_URLS:
             element = {"name": "cat", "element_input_urls": ["https://example.com/a.png", url]}
+            aliased = {"name": "cat", "images": [url, "https://example.com/a.png"]}
             for body, field in (
                 ({**base, "image_urls": [url]}, "image_urls[0]"),
-                ({**base, "prompt": "@cat", "happyhorse_elements": [element]}, "elements[0].element_input_urls[1]"),
+                (
+                    {**base, "prompt": "@cat", "happyhorse_elements": [element]},
+                    "happyhorse_elements[0].element_input_urls[1]",
+                ),
+                ({**base, "prompt": "@cat", "kling_elements": [aliased]}, "kling_elements[0].images[0]"),
             ):
                 refused = client.post("/api/generate", json=body)
                 assert refused.status_code == 400, (url, refused.text)

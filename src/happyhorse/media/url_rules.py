@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from happyhorse.contract import ELEMENT_KEYS
 from happyhorse.errors import InvalidRequest
 from happyhorse.media.safe_fetch import check_address
 
@@ -76,9 +77,12 @@ def check_request_hosts(request: GenerateRequest, settings: Settings) -> None:
     from happyhorse.storage.uploads import own_upload_path
 
     fields = [(f"image_urls[{i}]", url) for i, url in enumerate(request.image_urls)]
-    fields += [
-        (f"elements[{i}].element_input_urls[{j}]", url)
-        for i, element in enumerate(request.elements)
-        for j, url in enumerate(element.urls)
-    ]
+    # Named as the client sent them (an alias, `images`), like the contract's own messages: the
+    # Playground puts the message next to the field of that name.
+    key = next((k for k in ELEMENT_KEYS if k in request.echo), ELEMENT_KEYS[0])
+    sent = request.echo.get(key)
+    for i, element in enumerate(request.elements):
+        item = sent[i] if isinstance(sent, list) and i < len(sent) and isinstance(sent[i], dict) else {}
+        urls_key = "images" if item.get("images") is not None else "element_input_urls"
+        fields += [(f"{key}[{i}].{urls_key}[{j}]", url) for j, url in enumerate(element.urls)]
     check_image_hosts(fields, allow_private=False, is_own_upload=lambda url: own_upload_path(url, settings) is not None)
