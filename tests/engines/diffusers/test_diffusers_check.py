@@ -153,3 +153,38 @@ def test_check_reports_parallel_per_model_and_machine(tmp_path: Path) -> None:
         code, out = check("--models", str(path))
         assert code == 0, out
         assert "parallel = {'ulysses': 2}: ok here (engine groups of 2 CPU processes (gloo)" in out
+
+
+def test_check_lists_every_option_value_this_machine_can_and_cannot_honour(tmp_path: Path) -> None:
+    ltx = fake_model(tmp_path, "ltx", "LTX2Pipeline")
+    wan = fake_model(tmp_path, "wan", "WanPipeline")
+    path = tmp_path / "models.toml"
+    path.write_text(
+        f'[std]\ntext_to_video = {{ path = "{wan}", cache = {{ kind = "first_block", threshold = 0.2 }} }}\n'
+        f'[pro]\ntext_to_video = {{ path = "{ltx}", cache = {{ kind = "first_block", threshold = 0.2 }} }}\n'
+    )
+    code, out = check("--models", str(path), "--json")
+    report = json.loads(out)
+    machine = {(r["option"], json.dumps(r["value"])): r for r in report["machine"]}
+    from happyhorse.engines.diffusers.options import CACHE_KINDS
+
+    expected = {("cache", json.dumps({"kind": kind})) for kind in CACHE_KINDS}
+    expected |= {("compile", '"regional"'), ("compile", '"full"'), ("quantization", '"fp8_storage"')}
+    expected |= {("quantization", '"fp8"'), ("offload", '"model"'), ("offload", '"sequential"')}
+    expected |= {("offload", '"group"'), ("parallel", '{"ulysses": 2}'), ("parallel", '{"ring": 2}')}
+    assert set(machine) == expected
+    assert all(machine[("cache", json.dumps({"kind": kind}))]["ok"] for kind in CACHE_KINDS)  # diffusers 0.42
+    assert machine[("quantization", '"fp8_storage"')]["ok"] is True
+    import torch
+
+    if not torch.cuda.is_available():
+        assert machine[("quantization", '"fp8"')]["ok"] is False
+        assert "CUDA" in machine[("offload", '"group"')]["problem"]
+        assert "CUDA only" in machine[("parallel", '{"ring": 2}')]["problem"]
+    # Per model: diffusers registers Wan's blocks for the first-block cache, not LTX-2's.
+    options = {p["mode"]: p["options"]["cache"] for p in report["profiles"]}
+    assert options["std"]["ok"] is True
+    assert options["pro"]["ok"] is False and "LTX2VideoTransformerBlock" in options["pro"]["problem"]
+    assert code == 1
+    code, out = check("--models", str(path))
+    assert "this machine" in out and "quantization = fp8_storage: ok here" in out

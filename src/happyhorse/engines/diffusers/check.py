@@ -46,6 +46,7 @@ class Report:
     profiles: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    machine: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -97,7 +98,34 @@ def build_report(profiles: Profiles) -> Report:
                     report.warnings.append(f"[{mode}] has no {kind}: such requests are refused with 400")
                 continue
             report.profiles.append(_profile_entry(profiles, found, report))
+    report.machine = machine_options()
     return report
+
+
+def machine_options() -> list[dict[str, Any]]:
+    """Every value of every speed/memory option, and whether this machine could honour it for a
+    model that supports it (per-model limits are in each profile's ``options``)."""
+    try:
+        import diffusers
+        import torch
+
+        from happyhorse.engines.diffusers import options as speed
+    except ImportError:
+        return [{"option": "all", "value": None, "ok": False, "problem": "torch/diffusers are not installed here"}]
+    rows: list[dict[str, Any]] = []
+    for kind, name in speed.CACHE_KINDS.items():
+        problem = None if hasattr(diffusers, name) else f"this diffusers ({diffusers.__version__}) has no {name}"
+        rows.append({"option": "cache", "value": {"kind": kind}, "ok": problem is None, "problem": problem})
+    values: list[tuple[str, Any]] = [("compile", c) for c in speed.COMPILE]
+    values += [("quantization", q) for q in speed.QUANTIZATION] + [("offload", o) for o in speed.OFFLOAD]
+    values += [("parallel", {kind: 2}) for kind in speed.PARALLEL]
+    for option, value in values:
+        problem = speed.can_honour(option, value)
+        row = {"option": option, "value": value, "ok": problem is None, "problem": problem}
+        if problem is None and option == "offload" and not torch.cuda.is_available():
+            row["note"] = "accepted, a no-op without a GPU (nothing to offload to)"
+        rows.append(row)
+    return rows
 
 
 def _model_entry(info: ModelInfo, report: Report, offline: bool, is_audio: bool) -> dict[str, Any]:
@@ -248,6 +276,13 @@ def _print(report: Report) -> None:
             if o.get("group"):
                 verdict += f" ({escape(o['group'])})"
             console.print(f"      {name} = {escape(str(o['value']))}: {verdict}")
+    console.print("\n[bold]this machine[/bold] (each option's values, for a model that supports them)")
+    for row in report.machine:
+        verdict = "[green]ok here[/green]" if row["ok"] else "[red]not here[/red]"
+        note = row["problem"] or row.get("note")
+        console.print(
+            f"  {row['option']} = {escape(str(row['value']))}: {verdict}" + (f": {escape(note)}" if note else "")
+        )
     if report.warnings or report.problems:
         console.print()
     for warning in report.warnings:
