@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -46,5 +47,11 @@ def test_position_and_estimate(
     listed = {t["task_id"]: t for t in client.get("/api/tasks").json()["data"]["tasks"]}
     assert listed[queued[2]]["queue_position"] == 3  # the same object everywhere
 
-    client.post("/api/cancel", json={"task_id": queued[0]})
-    assert status(queued[1])["queue_position"] == 1  # the line moves up
+    # the line moves up: in status, and pushed to a stream open on a task further back
+    with client.stream("GET", "/api/status/stream", params={"task_id": queued[2]}, timeout=30) as stream:
+        lines = stream.iter_lines()
+        positions = (json.loads(line[6:])["queue_position"] for line in lines if line.startswith("data: "))
+        assert next(positions) == 3
+        client.post("/api/cancel", json={"task_id": queued[0]})
+        assert next(positions) == 2  # pushed when the line moved, long before the task starts
+    assert status(queued[1])["queue_position"] == 1

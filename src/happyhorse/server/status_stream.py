@@ -1,7 +1,8 @@
 """``GET /api/status/stream?task_id=…`` (extension): the task's status as Server-Sent Events.
 
-One ``event: status`` at once, one after each change (progress at most every 0.5 s), the terminal
-one last, then the stream closes; a comment line every 15 s keeps idle connections open.
+One ``event: status`` at once, one after each change (progress at most every 0.5 s; a queued
+task's new ``queue_position`` when the line moves), the terminal one last, then the stream closes;
+a comment line every 15 s keeps idle connections open.
 
 Changes are pushed from the event seam: one hub subscriber routes each task event to the streams
 open on that task, so an open stream costs nothing while its task is quiet, and a progress step
@@ -39,15 +40,24 @@ PROGRESS_EVERY_S = 0.5
 TERMINAL_WIRE = ("SUCCESS", "FAILED")
 
 
+# Another task leaving the line (or going back into it) moves the queued tasks' queue_position.
+LINE_MOVES = ("started", "cancelled", "failed", "requeued")
+
+
 class StatusStreams:
     """Which streams are open on which task; the hub subscriber that feeds them."""
 
     def __init__(self) -> None:
         self.open: dict[str, set[asyncio.Queue[TaskEvent]]] = defaultdict(set)
+        self.in_line: set[asyncio.Queue[TaskEvent]] = set()  # streams of queued tasks: they hear the line move
 
     async def on_event(self, event: TaskEvent) -> None:
-        for queue in self.open.get(event.task_id, ()):
+        own = self.open.get(event.task_id, set())
+        for queue in own:
             queue.put_nowait(event)
+        if event.kind in LINE_MOVES:
+            for queue in self.in_line - own:
+                queue.put_nowait(event)  # another task's event: the stream re-reads its position
 
     @contextlib.contextmanager
     def watch(self, task_id: str):  # type: ignore[no-untyped-def]
@@ -56,9 +66,17 @@ class StatusStreams:
         try:
             yield queue
         finally:
+            self.in_line.discard(queue)
             self.open[task_id].discard(queue)
             if not self.open[task_id]:
                 del self.open[task_id]
+
+    def follow_line(self, queue: asyncio.Queue[TaskEvent], queued: bool) -> None:
+        """While its task waits in the queue, a stream hears the line move (its position changes)."""
+        if queued:
+            self.in_line.add(queue)
+        else:
+            self.in_line.discard(queue)
 
 
 def sse(data: dict[str, Any]) -> bytes:
@@ -94,11 +112,13 @@ async def status_stream(request: Request) -> StreamingResponse:
     async def events() -> AsyncIterator[bytes]:
         with streams.watch(task_id) as changes:  # watching before the first read: no change slips by
             current = await snapshot()
+            streams.follow_line(changes, current["queue_position"] is not None)
             yield sse(current)
-            last_progress_sent = time.monotonic()
+            last_progress_sent = last_write = time.monotonic()
             pending_progress: TaskEvent | None = None
             while current["status"] not in TERMINAL_WIRE:
-                wait = KEEPALIVE_S
+                # quiet for 15 s, whatever events came and went unsent (the line moving behind this task)
+                wait = max(0.0, KEEPALIVE_S - (time.monotonic() - last_write))
                 if pending_progress is not None:
                     wait = max(0.0, PROGRESS_EVERY_S - (time.monotonic() - last_progress_sent))
                 try:
@@ -106,13 +126,20 @@ async def status_stream(request: Request) -> StreamingResponse:
                 except TimeoutError:
                     if pending_progress is None:
                         yield b": keep-alive\n\n"
+                        last_write = time.monotonic()
                         continue
                     event, pending_progress = pending_progress, None
                     current = {**current, "progress": event.progress, "updated_at": iso_utc(event.at)}
                     yield sse(current)
-                    last_progress_sent = time.monotonic()
+                    last_progress_sent = last_write = time.monotonic()
                     continue
-                if event.kind == "progress":
+                if event.task_id != task_id:  # the line moved: a new position (and estimate), if any
+                    fresh = await snapshot()
+                    streams.follow_line(changes, fresh["queue_position"] is not None)
+                    if all(fresh[k] == current[k] for k in ("status", "queue_position", "eta_seconds")):
+                        continue
+                    pending_progress, current = None, fresh
+                elif event.kind == "progress":
                     if time.monotonic() - last_progress_sent < PROGRESS_EVERY_S:
                         pending_progress = event  # coalesce: only the newest is sent
                         continue
@@ -120,8 +147,9 @@ async def status_stream(request: Request) -> StreamingResponse:
                 else:
                     pending_progress = None
                     current = await snapshot()
+                    streams.follow_line(changes, current["queue_position"] is not None)
                 yield sse(current)
-                last_progress_sent = time.monotonic()
+                last_progress_sent = last_write = time.monotonic()
 
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
