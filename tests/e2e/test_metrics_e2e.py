@@ -96,18 +96,27 @@ def test_metrics_token_request_ids_and_json_logs(server_factory: Callable[..., L
     assert lines, server.log()
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert any(line.get("task_id") == task_id for line in lines), "no log line names the task"
+    accepted = [line for line in lines if line.get("request_id") == "req-from-client-1"]
+    assert accepted and all(line.get("task_id") == task_id for line in accepted), accepted
 
 
 def test_worker_metrics_port_reports_its_renders(cluster_factory: Callable[..., Cluster]) -> None:
     from harness import free_port
 
-    cluster = cluster_factory(apis=1, workers=0, HAPPYHORSE_METRICS_TOKEN="s3cret")
+    cluster = cluster_factory(apis=1, workers=0, HAPPYHORSE_METRICS_TOKEN="s3cret", HAPPYHORSE_LOG_FORMAT="json")
     port = free_port()
     cluster.add_worker("--metrics-port", str(port))
     server = cluster.apis[0]
     client = server.client(server.create_key(credits=10_000))
-    task_id = client.post("/api/generate", json=BODY).json()["data"]["task_id"]
+    generated = client.post("/api/generate", json=BODY, headers={"X-Request-Id": "req-distributed-1"})
+    assert generated.headers["x-request-id"] == "req-distributed-1"
+    task_id = generated.json()["data"]["task_id"]
     assert wait_for_task(client, task_id)["status"] == "SUCCESS"
+    # JSON logs on both sides: the API line names the request and the task, the worker's the task
+    api_lines = [json.loads(line) for line in LiveServer.log(server).splitlines() if line.startswith("{")]
+    assert any(line.get("request_id") == "req-distributed-1" and line.get("task_id") == task_id for line in api_lines)
+    worker_lines = [json.loads(line) for line in cluster.workers[0].log().splitlines() if line.startswith("{")]
+    assert any(line.get("task_id") == task_id for line in worker_lines), cluster.workers[0].log()
 
     token = {"Authorization": "Bearer s3cret"}
     for url in (f"http://127.0.0.1:{port}/metrics", f"{server.url}/metrics"):  # the token guards both
