@@ -243,3 +243,19 @@ def test_regional_compile_warms_up_at_load_and_never_recompiles_for_a_new_durati
         assert compiled.shape == frames.shape and psnr(compiled, frames) > 40.0
     assert compiled_graphs() == graphs  # compiled once per process: no new duration recompiles
     assert not [r for r in caplog.records if "recompiled" in r.getMessage()]
+
+
+def test_fp8_compute_builds_the_torchao_config_diffusers_accepts() -> None:
+    # diffusers 0.42 refuses TorchAoConfig("float8dq_e4m3") (a string) with a TypeError; it wants
+    # torchao's config object. Runs where torchao is installed (the GPU extra), skipped elsewhere.
+    pytest.importorskip("torchao")
+    from diffusers import PipelineQuantizationConfig, TorchAoConfig  # type: ignore[attr-defined]
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig
+
+    from happyhorse.engines.diffusers.options import fp8_quantization_config
+
+    config = fp8_quantization_config()
+    assert isinstance(config, PipelineQuantizationConfig)
+    transformer = config.quant_mapping["transformer"]
+    assert isinstance(transformer, TorchAoConfig)
+    assert isinstance(transformer.quant_type, Float8DynamicActivationFloat8WeightConfig)

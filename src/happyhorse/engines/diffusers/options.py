@@ -17,8 +17,10 @@ machine lacks, raised at load so a server never starts with an option it cannot 
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -39,6 +41,7 @@ BLOCKS = {
     "LTX2": ("diffusers.models.transformers.transformer_ltx2", "LTX2VideoTransformerBlock"),
     "Wan": ("diffusers.models.transformers.transformer_wan", "WanTransformerBlock"),
 }
+TORCHAO_MIN = "0.15"  # diffusers 0.42's TorchAoConfig refuses older torchao
 COMPILE = ("regional", "full")
 QUANTIZATION = ("fp8_storage", "fp8")
 OFFLOAD = ("model", "sequential", "group")
@@ -150,7 +153,10 @@ def can_honour(option: str, value: Any, device: str | None = None, pipeline: str
         return cache_refusal(value, pipeline)
     if option == "quantization" and value == "fp8":
         if importlib.util.find_spec("torchao") is None:
-            return 'quantization = "fp8" needs torchao (pip install torchao)'
+            return f'quantization = "fp8" needs torchao >= {TORCHAO_MIN} (pip install torchao)'
+        found = importlib.metadata.version("torchao")
+        if tuple(int(p) for p in re.findall(r"\d+", found)[:2]) < tuple(int(p) for p in TORCHAO_MIN.split(".")):
+            return f'quantization = "fp8" needs torchao >= {TORCHAO_MIN} (diffusers\' TorchAoConfig); this is {found}'
         if not cuda:
             return 'quantization = "fp8" (float8 compute) needs a CUDA GPU; this machine has none'
         major, minor = torch.cuda.get_device_capability()
@@ -208,8 +214,12 @@ def check_profile(profile: Any, device: str | None = None, pipeline: str | None 
 def fp8_quantization_config() -> Any:
     """The ``quantization_config`` for ``from_pretrained`` with quantization = "fp8"."""
     from diffusers import PipelineQuantizationConfig, TorchAoConfig  # type: ignore[attr-defined]
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow
 
-    mapping: dict[str, Any] = {"transformer": TorchAoConfig("float8dq_e4m3")}
+    # diffusers 0.42 takes a torchao config object (the old string names such as "float8dq_e4m3" are
+    # refused): float8 weights and dynamically quantised float8 activations, scaled per row.
+    fp8 = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
+    mapping: dict[str, Any] = {"transformer": TorchAoConfig(fp8)}
     return PipelineQuantizationConfig(quant_mapping=mapping)
 
 
