@@ -104,3 +104,31 @@ def test_sdk_waits_on_the_stream(live_server: LiveServer) -> None:
 
     seen = asyncio.run(follow())
     assert seen[-1].succeeded
+
+
+def test_a_quiet_stream_gets_a_comment_every_15_s_and_catches_a_missed_change(
+    cluster_factory: Callable[..., Cluster],
+) -> None:
+    """No worker: the queued task never moves, so its stream stays quiet. After 15 s a comment keeps
+    it open, and that moment's one read finds a change this node heard nothing of (written to the
+    database without an event, as when its LISTEN connection was reconnecting)."""
+    cluster = cluster_factory(workers=0)
+    api = cluster.apis[0]
+    client = api.client(api.create_key(credits=100_000))
+    task_id = client.post("/api/generate", json={**BODY, "duration": 3}).json()["data"]["task_id"]
+    arrivals: list[tuple[float, str]] = []
+    with client.stream("GET", "/api/status/stream", params={"task_id": task_id}, timeout=40) as response:
+        for line in response.iter_lines():
+            if line.startswith(("data: ", ":")):
+                arrivals.append((time.monotonic(), line))
+            if len(arrivals) == 1:  # the first event: now change the task behind the node's back
+                cluster.query(
+                    "UPDATE tasks SET status = 'CANCELLED', error_message = 'cancelled by the client', "
+                    "completed_at = now(), updated_at = now() WHERE id = %s",
+                    task_id,
+                )
+    (opened, first), (commented, comment), (_, last) = arrivals
+    assert json.loads(first[6:])["queue_position"] == 1
+    assert comment.startswith(":") and 14 <= commented - opened <= 17, arrivals
+    final = json.loads(last[6:])
+    assert final["status"] == "FAILED" and final["cancelled"] is True  # then the server closed the stream

@@ -38,6 +38,7 @@ router = APIRouter(prefix="/api", tags=["Extensions"])
 KEEPALIVE_S = 15.0
 PROGRESS_EVERY_S = 0.5
 TERMINAL_WIRE = ("SUCCESS", "FAILED")
+WATCHED = ("status", "progress", "queue_position", "eta_seconds")  # a change in any of these is sent
 
 
 # Another task leaving the line (or going back into it) moves the queued tasks' queue_position.
@@ -127,6 +128,12 @@ async def status_stream(request: Request) -> StreamingResponse:
                     if pending_progress is None:
                         yield b": keep-alive\n\n"
                         last_write = time.monotonic()
+                        # and one read per 15 s of silence (not one a second) catches an event this node
+                        # missed, e.g. while its LISTEN connection was reconnecting
+                        fresh = await snapshot()
+                        if any(fresh[k] != current[k] for k in ("status", "progress", "queue_position")):
+                            current = fresh
+                            yield sse(current)
                         continue
                     event, pending_progress = pending_progress, None
                     current = {**current, "progress": event.progress, "updated_at": iso_utc(event.at)}
@@ -136,7 +143,7 @@ async def status_stream(request: Request) -> StreamingResponse:
                 if event.task_id != task_id:  # the line moved: a new position (and estimate), if any
                     fresh = await snapshot()
                     streams.follow_line(changes, fresh["queue_position"] is not None)
-                    if all(fresh[k] == current[k] for k in ("status", "queue_position", "eta_seconds")):
+                    if all(fresh[k] == current[k] for k in WATCHED):
                         continue
                     pending_progress, current = None, fresh
                 elif event.kind == "progress":
