@@ -53,7 +53,8 @@ def test_headers_count_down_to_the_429(
     assert "x-ratelimit-limit" not in server.client("hh-nope").get("/api/credits").headers
 
     # the extensions too, errors included: cancel, delete, the stream and upload, for a second key
-    client = server.client(server.create_key(credits=10_000, name="second"))
+    second = server.create_key_info(credits=10_000, name="second")
+    client = server.client(second["api_key"])
     long = {**body, "mode": "pro", "duration": 15}
     running = client.post("/api/generate", json=long).json()["data"]["task_id"]
     seen = []
@@ -72,6 +73,10 @@ def test_headers_count_down_to_the_429(
     upload = client.post("/api/upload", files={"file": ("a.png", png_bytes(64, 64, (10, 120, 200)), "image/png")})
     assert upload.status_code == 200 and quota(upload)[:2] == (3, 1)  # uploads count against generate's rule
 
-    third = server.client(server.create_key(credits=10_000, name="third"))
-    with third.stream("GET", "/api/status/stream", params={"task_id": running}) as stream:
+    stranger = server.client(server.create_key(credits=10_000, name="stranger"))
+    with stranger.stream("GET", "/api/status/stream", params={"task_id": running}) as stream:
         assert stream.status_code == 404 and quota(stream)[:2] == (4, 3)  # another account's task
+    sibling = server.client(server.create_key(name="sibling", account=second["account"]))  # its own count
+    with sibling.stream("GET", "/api/status/stream", params={"task_id": running}) as stream:
+        assert stream.status_code == 200 and quota(stream)[:2] == (4, 3)
+        assert stream.headers["content-type"].startswith("text/event-stream")
