@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import Storage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from happyhorse.errors import RateLimited
+from happyhorse.server.memory_windows import MemoryWindows
 
 
 def async_storage_uri(uri: str) -> str:
@@ -72,6 +73,8 @@ class KeyRateLimiter:
         assert isinstance(storage, Storage)
         self.storage = storage  # also serves other limits (the dashboard's sign-in throttle)
         self.limiter = SlidingWindowCounterRateLimiter(storage)
+        # Per-process storage: the same counters computed in one step per limit (memory_windows.py).
+        self.local = MemoryWindows() if isinstance(storage, MemoryStorage) else None
 
     async def check(self, rule: str, key_id: str) -> Quota:
         """Count one hit for ``key_id`` under ``rule``; raise RateLimited with Retry-After when over.
@@ -80,10 +83,14 @@ class KeyRateLimiter:
         request's quota slot so the response carries it as ``X-RateLimit-*`` headers.
         """
         tightest: Quota | None = None
-        for item in self.rules[rule]:
-            allowed = await self.limiter.hit(item, rule, key_id)
-            reset_at, remaining = await self.limiter.get_window_stats(item, rule, key_id)
-            quota = Quota(item.amount, max(0, remaining), reset_seconds(reset_at, item))
+        for index, item in enumerate(self.rules[rule]):
+            if self.local is not None:
+                allowed, remaining, frees_in = self.local.hit(item, (rule, index, key_id))
+                quota = Quota(item.amount, remaining, whole_seconds(frees_in, item))
+            else:
+                allowed = await self.limiter.hit(item, rule, key_id)
+                reset_at, remaining = await self.limiter.get_window_stats(item, rule, key_id)
+                quota = Quota(item.amount, max(0, remaining), reset_seconds(reset_at, item))
             if not allowed:
                 _leave(quota)
                 raise RateLimited(retry_after=quota.reset_s)
@@ -98,7 +105,11 @@ def reset_seconds(reset_at: float, item: RateLimitItem) -> int:
     """Whole seconds until ``reset_at``, from 1 to the rule's window: the storages date a sliding
     window differently (memory: the aligned window's end; Redis: the key's expiry, read a moment after
     the hit), and no rule frees a request later than one window from now."""
-    return min(item.get_expiry(), max(1, math.ceil(reset_at - time.time())))
+    return whole_seconds(reset_at - time.time(), item)
+
+
+def whole_seconds(frees_in: float, item: RateLimitItem) -> int:
+    return min(item.get_expiry(), max(1, math.ceil(frees_in)))
 
 
 def _leave(quota: Quota) -> None:
