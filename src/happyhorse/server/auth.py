@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from happyhorse.errors import InvalidApiKey
-from happyhorse.server.services import services
+from happyhorse.server.services import Services, services
 from happyhorse.store import accounts
 from happyhorse.store.db import Database
 from happyhorse.store.models import utcnow
@@ -41,17 +41,16 @@ async def authenticate(request: Request) -> Caller:
         key = await accounts.find_active_key(session, token)
     if key is None:
         raise InvalidApiKey(REVOKED_OR_UNKNOWN)
-    touch_if_due(request, key.id)
+    touch_if_due(state, key.id)
     return Caller(key.account_id, key.id)
 
 
-def touch_if_due(request: Request, key_id: str) -> None:
+def touch_if_due(state: Services, key_id: str) -> None:
     """Record the key's last use, at most once a minute per key and process, in the background.
 
     A listing hint only: the request answers from reads alone and never waits for this write, so a
     status poll is neither slowed (by a busy timeout) nor failed while the database refuses writes.
     """
-    state = services(request)
     touched: dict[str, float] = state.key_touched
     now = time.monotonic()
     if now - touched.get(key_id, -TOUCH_EVERY_S) >= TOUCH_EVERY_S:

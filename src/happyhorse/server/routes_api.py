@@ -6,9 +6,11 @@ Checks run in the contract's order: auth (401), rate limit (429), body (400), cr
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from happyhorse.contract import loads_request_body, parse_generate
 from happyhorse.contract_schema import CreditsResponse, GenerateResponse, StatusResponse
@@ -18,7 +20,7 @@ from happyhorse.server.auth import REVOKED_OR_UNKNOWN, authenticate, bearer_toke
 from happyhorse.server.errors import envelope
 from happyhorse.server.openapi import GENERATE_BODY, STATUS_PARAMETERS, error_responses
 from happyhorse.server.presenters import public_status, task_data
-from happyhorse.server.services import services
+from happyhorse.server.services import Services, services
 from happyhorse.server.submit import admit, callback_url, idempotency_key
 from happyhorse.store import accounts
 from happyhorse.store.hot_reads import TaskView
@@ -27,15 +29,28 @@ from happyhorse.store.ids import hash_api_key
 router = APIRouter(prefix="/api", tags=["HappyHorse 1.0"])
 
 
-def base_url(request: Request) -> str:
+def base_url(request: Request, state: Services | None = None) -> str:
     """HAPPYHORSE_PUBLIC_URL, else the request's own scheme and host (read straight off the scope:
     building ``request.base_url`` costs more than the rest of a status poll's bookkeeping)."""
-    configured = services(request).settings.public_url
+    configured = (state or services(request)).settings.public_url
     if configured:
         return str(configured).rstrip("/")
     host = request.headers.get("host") or "{}:{}".format(*(request.scope.get("server") or ("localhost", 80)))
     root = request.scope.get("root_path", "")
     return f"{request.scope.get('scheme', 'http')}://{host}{root}".rstrip("/")
+
+
+def query_value(scope: Scope, name: str) -> str:
+    """One query parameter as Starlette's ``request.query_params.get(name, "")`` reads it (decoded,
+    the last one wins), without parsing the whole query into a multi-dict: the status poll's query
+    is just its task id."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    value = ""
+    for pair in query.split("&"):
+        key, _, raw = pair.partition("=")
+        if key == name or unquote_plus(key) == name:
+            value = unquote_plus(raw)
+    return value
 
 
 async def read_json_object(request: Request) -> Any:
@@ -63,8 +78,12 @@ def finished_answer(view: TaskView, data: dict[str, Any]) -> Response:
     (``storage.signed_urls``), so most polls of a finished task skip the JSON encoding."""
     url = str(((data.get("response") or {}).get("resultUrls") or [""])[0])
     if view.body is None or view.body[0] != url:
-        view.body = (url, bytes(JSONResponse(envelope(data)).body))
-    return Response(view.body[1], media_type="application/json", headers=STREAM_ADVERT)
+        # The Response itself is kept: it is only read when sent (every layer that adds headers
+        # copies the message), so the answer's headers are built once too.
+        body = bytes(JSONResponse(envelope(data)).body)
+        view.body = (url, Response(body, media_type="application/json", headers=STREAM_ADVERT))
+    response: Response = view.body[1]
+    return response
 
 
 @router.post(
@@ -107,18 +126,18 @@ async def status(request: Request) -> Response:
     middleware stack; it takes only the request, and reads and checks ``task_id`` itself.
     """
     state = services(request)
-    task_id = request.query_params.get("task_id", "").strip()
+    task_id = query_value(request.scope, "task_id").strip()
     found = await state.hot_reads.key_and_task(hash_api_key(bearer_token(request)), task_id)
     if found is None:
         raise InvalidApiKey(REVOKED_OR_UNKNOWN)
-    touch_if_due(request, found.key_id)
+    touch_if_due(state, found.key_id)
     await state.limiter.check("status", found.key_id)
     if not task_id:
         raise InvalidRequest("task_id is required")
     if found.task is None:
         raise TaskNotFound(f"no task {task_id!r} for this API key's account")
     live = await state.queue_info.live_fields(found.task)
-    data = task_data(found.task, state.store, base_url(request), state.settings.result_retention, live)
+    data = task_data(found.task, state.store, base_url(request, state), state.settings.result_retention, live)
     if found.task.wire is not None:  # finished: it never changes again
         return finished_answer(found.task, data)
     return ok_with_stream(data)

@@ -84,7 +84,7 @@ class TaskView:
     duration: int
     started_at: datetime | None
     wire: dict[str, Any] | None = field(default=None, compare=False)  # presenter's memo once finished
-    body: tuple[str, bytes] | None = field(default=None, compare=False)  # (result URL, status answer) once finished
+    body: tuple[str, Any] | None = field(default=None, compare=False)  # (result URL, status answer) once finished
 
 
 @dataclass
