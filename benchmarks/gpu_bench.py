@@ -11,7 +11,14 @@ and reports text encoding, per denoising step, decode (VAE, and audio for LTX-2)
 both end-to-end times, the serving overhead (happyhorse / plain - 1, target <= 3%) and peak GPU
 memory. ``--tiny`` runs the same code on the CPU with tiny configurations (the test suite does).
 
-    python benchmarks/gpu_bench.py                 # H100/H200: about 5 minutes
+Then, per model, one row per value of every profile option (docs/models.md: each cache kind, compile
+regional/full, fp8 storage/compute, offload model/sequential/group, parallel ulysses/ring), each on a
+freshly built pipeline with the same seed and so the same weights: end to end and seconds per step
+for the same 5 s clip at 720p and 1080p, peak GPU memory, and PSNR of the frames against plain
+diffusers. What the model or machine cannot run is a row saying why.
+
+    python benchmarks/gpu_bench.py                 # H100/H200: about 5 minutes, plus the option rows
+    python benchmarks/gpu_bench.py --no-options    # the plain/happyhorse rows only
     python benchmarks/gpu_bench.py --tiny          # CPU smoke run
     python benchmarks/gpu_bench.py --markdown      # also print a table for docs/benchmarks.md
 """
@@ -459,18 +466,20 @@ def bench_model(
         row["peak_gpu_gb"] = torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None
         print(json.dumps(row), flush=True)
         results.append(row)
-    if args.options and family_name == "ltx2":
-        args.option_rows = bench_options(pipe, family_name, sizes, args, device)
     del engine, pipe
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
+    _free(device)
+    if args.options:
+        args.option_rows += bench_options(name, build, family_name, sizes, args, device)
     return results
 
 
 # --- profile options (docs/models.md) against the same pipeline unoptimised ------------------------------
 
+# (row, option values). Every option and each of its values; a row this machine or model cannot run is
+# listed as not run, with why. TaylorSeer caches self-attention (LTX-2: transformer_blocks.N.attn1, Wan:
+# blocks.N.attn1); MagCache needs per-checkpoint ratios, and random weights have none: flat ones here.
 OPTION_ROWS: list[tuple[str, dict[str, Any]]] = [
+    ("cache first_block", {"cache": {"kind": "first_block", "threshold": 0.2}}),
     (
         "cache taylorseer",
         {
@@ -478,23 +487,35 @@ OPTION_ROWS: list[tuple[str, dict[str, Any]]] = [
                 "kind": "taylorseer",
                 "cache_interval": 2,
                 "disable_cache_before_step": 1,
-                "cache_identifiers": [r"transformer_blocks\.\d+\.attn1"],
+                "cache_identifiers": [r"(transformer_)?blocks\.\d+\.attn1"],
             }
         },
     ),
+    ("cache mag", {"cache": {"kind": "mag", "threshold": 0.3, "mag_ratios": "flat"}}),
+    ("cache faster", {"cache": {"kind": "faster", "is_guidance_distilled": True}}),
+    ("cache sea", {"cache": {"kind": "sea"}}),
+    (
+        "cache pyramid_attention_broadcast",
+        {"cache": {"kind": "pyramid_attention_broadcast", "spatial_attention_block_skip_range": 2}},
+    ),
     ("compile regional", {"compile": "regional"}),
+    ("compile full", {"compile": "full"}),
+    ("fp8 storage", {"quantization": "fp8_storage"}),
     ("fp8 compute", {"quantization": "fp8"}),
+    ("offload model", {"offload": "model"}),
+    ("offload sequential", {"offload": "sequential"}),
     ("offload group", {"offload": "group"}),
     ("parallel ulysses=2", {"parallel": {"ulysses": 2}}),
-    ("fp8 storage", {"quantization": "fp8_storage"}),  # last: layerwise casting cannot be undone
+    ("parallel ring=2", {"parallel": {"ring": 2}}),
 ]
 
 
 class _OptionProfile:
-    """What ``options.apply`` reads from a Profile."""
+    """What ``options.apply`` and ``options.combination_refusal`` read from a Profile."""
 
     def __init__(self, **values: Any) -> None:
         self.mode, self.kind = "bench", "text_to_video"
+        self.guidance = (1.0, 1.0)  # every render here is one transformer pass per step
         self.cache = values.get("cache")
         self.compile = values.get("compile")
         self.quantization = values.get("quantization")
@@ -504,7 +525,14 @@ class _OptionProfile:
 
 def _frames(
     pipe: Any, family_name: str, width: int, height: int, steps: int, extra: dict[str, Any], clock: Clock
-) -> tuple[Any, float]:
+) -> tuple[Any, float, float]:
+    """One 5 s render (text encoding, steps, decode): frames, seconds end to end, median seconds per step."""
+    stamps: list[float] = []
+
+    def on_step_end(p: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        stamps.append(clock.now())
+        return tensors
+
     start = clock.now()
     out = pipe(
         prompt=PROMPT,
@@ -512,13 +540,17 @@ def _frames(
         height=height,
         num_frames=SECONDS * FPS + 1,
         num_inference_steps=steps,
+        guidance_scale=1.0,
         generator=torch.Generator("cpu").manual_seed(0),
         output_type="pt",
+        callback_on_step_end=on_step_end,
         **({"frame_rate": float(FPS)} if family_name == "ltx2" else {}),
         **extra,
     )
+    seconds = clock.now() - start
     frames = out.frames[0] if hasattr(out, "frames") else out[0][0]
-    return frames.float().clamp(0, 1).cpu(), clock.now() - start
+    per_step = statistics.median(b - a for a, b in itertools.pairwise(stamps)) if len(stamps) > 1 else seconds / steps
+    return frames.float().clamp(0, 1).cpu(), seconds, per_step
 
 
 def psnr(a: Any, b: Any) -> float:
@@ -526,64 +558,131 @@ def psnr(a: Any, b: Any) -> float:
     return float("inf") if mse == 0 else float(10 * torch.log10(torch.tensor(1.0 / mse)))
 
 
-def bench_options(
-    pipe: Any, family_name: str, sizes: dict[str, tuple[int, int]], args: argparse.Namespace, device: torch.device
-) -> list[dict[str, Any]]:
-    """One row per option and resolution: end to end, per step, peak memory, PSNR against unoptimised."""
+def _option_refusal(option: str, value: Any, values: dict[str, Any], pipe: Any, args: argparse.Namespace) -> str | None:
+    """Why this row is not run here, or None."""
     from happyhorse.engines.diffusers import options as speed
 
+    device_type = "cpu" if args.tiny else "cuda"
+    problem = speed.can_honour(option, value, device_type, type(pipe).__name__)
+    problem = problem or speed.combination_refusal(_OptionProfile(**values))
+    if problem is None and option == "compile" and args.tiny:
+        problem = "skipped in --tiny (compiling takes minutes on a shared CPU; the tests compile the tiny Wan)"
+    if problem is None and option == "offload" and args.tiny:
+        problem = "a no-op without a GPU (nothing to offload to)"
+    if problem is None and option == "parallel":
+        problem = "needs an engine group of N rank processes (happyhorse serve --gpus); this benchmark is one"
+    return problem
+
+
+def _with_option(pipe: Any, option: str, values: dict[str, Any], device: torch.device) -> None:
+    """Switch ``option`` on a freshly built pipeline the way a profile does at load."""
+    from happyhorse.engines.diffusers import options as speed
+
+    if option == "offload":
+        speed.place(pipe, values["offload"], device)
+    elif values.get("quantization") == "fp8":  # what TorchAoConfig does inside from_pretrained, on built weights
+        from torchao.quantization import quantize_
+
+        quantize_(pipe.transformer, speed.fp8_quantization_config().quant_mapping["transformer"].quant_type)
+    else:
+        speed.apply(pipe, _OptionProfile(**values), device)
+
+
+def bench_options(
+    model: str,
+    build: Callable[[bool], Any],
+    family_name: str,
+    sizes: dict[str, tuple[int, int]],
+    args: argparse.Namespace,
+    device: torch.device,
+) -> list[dict[str, Any]]:
+    """One row per option value and resolution, each on a freshly built pipeline (same seed, so the same
+    random weights): end to end and per step for a 5 s clip, peak GPU memory, PSNR against plain diffusers."""
     clock = Clock(device)
     extra = dict(LTX2_CALL_ARGS) if family_name == "ltx2" else {}
+    pipe = _build(build, family_name, args, device)
     multiple = FAMILIES[family_name].spatial_multiple(pipe)
     renders = {label: render_size(w, h, multiple) for label, (w, h) in sizes.items()}
     baseline = {}
     rows: list[dict[str, Any]] = []
     for label, (w, h) in renders.items():
-        frames, seconds = _frames(pipe, family_name, w, h, args.steps, extra, clock)
+        _reset_peak(device)
+        frames, seconds, per_step = _frames(pipe, family_name, w, h, args.steps, extra, clock)
         baseline[label] = frames
         rows.append(
             {
+                "model": model,
                 "option": "plain diffusers",
                 "resolution": label,
                 "end_to_end_s": seconds,
-                "per_step_s": seconds / args.steps,
+                "per_step_s": per_step,
                 "peak_gpu_gb": _peak(device),
                 "psnr_db": None,
             }
         )
     for name, values in OPTION_ROWS:
+        if name == "cache mag":  # flat ratios, one per step
+            values = {"cache": {**values["cache"], "num_inference_steps": args.steps, "mag_ratios": [1.0] * args.steps}}
         option, value = next(iter(values.items()))
-        problem = speed.can_honour(option, value, device.type, type(pipe).__name__)  # LTX-2 cannot be split
-        if option == "compile" and args.tiny:
-            problem = "skipped in --tiny (inductor compile on a shared CPU)"
-        if problem is None and option == "parallel":
-            problem = "needs an engine group of N rank processes (happyhorse serve --gpus); this benchmark is one"
-        if problem is None and option in ("offload", "quantization") and value != "fp8_storage":
-            problem = "needs a fresh load (from_pretrained), not measured on the preloaded random-weight pipeline"
+        problem = _option_refusal(option, value, values, pipe, args)
         if problem:
-            rows += [{"option": name, "resolution": label, "skipped": problem} for label in renders]
+            rows += [{"model": model, "option": name, "resolution": label, "skipped": problem} for label in renders]
             continue
-        speed.apply(pipe, _OptionProfile(**values))
+        del pipe
+        _free(device)
+        pipe = _build(build, family_name, args, device, placed=option != "offload")
+        _with_option(pipe, option, values, device)
+        if option == "compile":  # compile outside the timing: one step at each size (dynamic shapes after)
+            for w, h in renders.values():
+                _frames(pipe, family_name, w, h, 1, extra, clock)
         for label, (w, h) in renders.items():
+            from happyhorse.engines.diffusers import options as speed
+
             speed.reset(pipe)
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats()
-            frames, seconds = _frames(pipe, family_name, w, h, args.steps, extra, clock)
+            _reset_peak(device)
+            frames, seconds, per_step = _frames(pipe, family_name, w, h, args.steps, extra, clock)
             rows.append(
                 {
+                    "model": model,
                     "option": name,
                     "resolution": label,
                     "end_to_end_s": seconds,
-                    "per_step_s": seconds / args.steps,
+                    "per_step_s": per_step,
                     "peak_gpu_gb": _peak(device),
                     "psnr_db": psnr(frames, baseline[label]),
                 }
             )
-        if option == "cache":
-            pipe.transformer.disable_cache()
+    del pipe
+    _free(device)
     for row in rows:
         print(json.dumps(row), flush=True)
     return rows
+
+
+def _build(
+    build: Callable[[bool], Any], family_name: str, args: argparse.Namespace, device: torch.device, placed: bool = True
+) -> Any:
+    """The random-weight pipeline, seeded as in ``bench_model``: the same weights every time. Built on the
+    device, or on the CPU when an offload option is to place it (``placed`` False)."""
+    with built_on(device if placed else torch.device("cpu"), torch.float32 if args.tiny else torch.bfloat16):
+        torch.manual_seed(0)
+        pipe = build(args.tiny)
+    keep_in_float32(pipe, family_name, tiny=args.tiny)
+    pipe.set_progress_bar_config(disable=True)
+    if args.vae_tiling:
+        pipe.vae.enable_tiling()
+    return pipe
+
+
+def _free(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
 
 
 def _peak(device: torch.device) -> float | None:
@@ -591,17 +690,19 @@ def _peak(device: torch.device) -> float | None:
 
 
 def options_markdown(rows: list[dict[str, Any]]) -> str:
-    head = "| option | res | end to end | per step | peak GPU | PSNR vs plain |\n|---|---|---|---|---|---|\n"
+    head = (
+        "| model | option | res | end to end | per step | peak GPU | PSNR vs plain |\n|---|---|---|---|---|---|---|\n"
+    )
     lines = []
     for r in rows:
         if "skipped" in r:
-            lines.append(f"| {r['option']} | {r['resolution']} | - | - | - | not run: {r['skipped']} |")
+            lines.append(f"| {r['model']} | {r['option']} | {r['resolution']} | - | - | - | not run: {r['skipped']} |")
             continue
         peak = "-" if r["peak_gpu_gb"] is None else f"{r['peak_gpu_gb']:.0f} GB"
         quality = "reference" if r["psnr_db"] is None else f"{r['psnr_db']:.1f} dB"
         lines.append(
-            f"| {r['option']} | {r['resolution']} | {r['end_to_end_s']:.1f} s | {r['per_step_s']:.2f} s | "
-            f"{peak} | {quality} |"
+            f"| {r['model']} | {r['option']} | {r['resolution']} | {r['end_to_end_s']:.1f} s | "
+            f"{r['per_step_s']:.2f} s | {peak} | {quality} |"
         )
     return head + "\n".join(lines) + "\n"
 
@@ -634,7 +735,7 @@ def main() -> int:
         "--no-options",
         dest="options",
         action="store_false",
-        help="skip the per-option rows (cache, compile, fp8, offload, parallel) on LTX-2",
+        help="skip the per-option rows (cache, compile, quantization, offload, parallel) of each model",
     )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table for docs/benchmarks.md")

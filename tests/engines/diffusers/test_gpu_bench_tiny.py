@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from happyhorse.engines.diffusers.options import CACHE_KINDS
+
 BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "gpu_bench.py"
 
 
@@ -37,19 +39,21 @@ def test_gpu_bench_tiny_runs_plain_and_happyhorse_renders(tmp_path: Path) -> Non
         ):
             assert row[key] > 0, (key, row)
     assert "| model | res |" in proc.stdout and "| option | res |" in proc.stdout
-    options = {(r["option"], r["resolution"]): r for r in report["options"]}
-    names = {name for name, _ in options}
-    assert names >= {
-        "plain diffusers",
-        "cache taylorseer",
-        "compile regional",
-        "fp8 compute",
-        "offload group",
-        "parallel ulysses=2",
-        "fp8 storage",
-    }
+    # A row per option value, per model and resolution: measured where the model and machine can run it,
+    # else "not run" with the reason (the CPU cannot offload, compute in fp8 or split with ring).
+    options = {(r["model"], r["option"], r["resolution"]): r for r in report["options"]}
+    kinds = [f"cache {kind}" for kind in CACHE_KINDS]
+    names = ["plain diffusers", *kinds, "compile regional", "compile full", "fp8 storage", "fp8 compute"]
+    names += ["offload model", "offload sequential", "offload group", "parallel ulysses=2", "parallel ring=2"]
+    assert set(options) == {(m, n, res) for m in ("ltx2", "wan-ti2v") for n in names for res in ("720p", "1080p")}
+    measured = {("ltx2", "cache taylorseer"), ("ltx2", "fp8 storage"), ("wan-ti2v", "fp8 storage")}
+    measured |= {("wan-ti2v", kind) for kind in kinds}  # diffusers runs every cache kind on Wan
+    for model, name in measured:
+        for res in ("720p", "1080p"):
+            row = options[(model, name, res)]
+            assert "skipped" not in row, row
+            assert row["end_to_end_s"] > 0 and row["per_step_s"] > 0 and row["psnr_db"] > 10, row
     for res in ("720p", "1080p"):
-        for measured in ("cache taylorseer", "fp8 storage"):
-            row = options[(measured, res)]
-            assert row["end_to_end_s"] > 0 and row["per_step_s"] > 0 and 10 < row["psnr_db"] < 200, row
-        assert "skipped" in options[("fp8 compute", res)]
+        assert "LTX2VideoTransformerBlock" in options[("ltx2", "cache first_block", res)]["skipped"]
+        assert "fp8" in options[("ltx2", "fp8 compute", res)]["skipped"]
+        assert "engine group" in options[("wan-ti2v", "parallel ulysses=2", res)]["skipped"]

@@ -234,20 +234,7 @@ class DiffusersEngine:
         pipe.set_progress_bar_config(disable=True)
         if vae_tiling and hasattr(getattr(pipe, "vae", None), "enable_tiling"):
             pipe.vae.enable_tiling()
-        offload = self._offload(offload)
-        if offload == "sequential":
-            pipe.enable_sequential_cpu_offload(device=self.device)
-        elif offload == "model":
-            pipe.enable_model_cpu_offload(device=self.device)
-        elif offload == "group" and self.device.type == "cuda":  # check_profile refused it elsewhere
-            pipe.enable_group_offload(
-                onload_device=self.device,
-                offload_device=torch.device("cpu"),
-                offload_type="leaf_level",
-                use_stream=True,
-            )
-        else:
-            pipe.to(self.device)
+        speed.place(pipe, self._offload(offload), self.device)
         return pipe
 
     def _dtype(self, name: str | None) -> torch.dtype:

@@ -223,6 +223,23 @@ def fp8_quantization_config() -> Any:
     return PipelineQuantizationConfig(quant_mapping=mapping)
 
 
+def place(pipe: Any, offload: str | None, device: Any) -> None:
+    """Put ``pipe`` on ``device``, or offload it there: whole models ("model"), layer by layer
+    ("sequential"), or leaf groups prefetched on a CUDA stream ("group")."""
+    import torch
+
+    if offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    elif offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif offload == "group" and torch.device(device).type == "cuda":  # check_profile refuses it elsewhere
+        pipe.enable_group_offload(
+            onload_device=device, offload_device=torch.device("cpu"), offload_type="leaf_level", use_stream=True
+        )
+    else:
+        pipe.to(device)
+
+
 def apply(pipe: Any, profile: Any, device: Any = None) -> float:
     """Storage casting, cache, context parallelism and compilation on ``pipe.transformer``; returns
     seconds spent compiling (the compile itself happens on the first call: the warm-up render's job)."""
