@@ -279,6 +279,10 @@ def test_unused_multi_prompt_is_held_to_its_limits(shots: Any, error: type[Excep
         "[" * 65 + "]" * 65,
         '{"a": ' * 70 + "1" + "}" * 70,
         "[" * 100_000 + "]" * 100_000,
+        '{"multi_prompt": [{"prompt": "a", "x": 1e999}]}',  # overflows to inf: Infinity by another name
+        '{"x": -1e400}',
+        '{"prompt": "a\\u0000b"}',  # PostgreSQL cannot store NUL in text
+        '{"x": ' + "9" * 5000 + "}",  # more digits than int() takes
     ],
 )
 def test_request_body_refuses_what_cannot_be_served_back(raw: str) -> None:

@@ -62,6 +62,7 @@ _DIGITS = re.compile(r"[0-9]{1,9}")
 ELEMENT_NAME_PATTERN = rf"[A-Za-z0-9_]{{1,{ELEMENT_NAME_MAX}}}"
 _ELEMENT_NAME = re.compile(ELEMENT_NAME_PATTERN)
 MAX_JSON_DEPTH = 64
+MAX_JSON_INT_DIGITS = 1000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -69,15 +70,33 @@ def _refuse_constant(name: str) -> Any:
     raise InvalidRequest(f"request body must be plain JSON: {name} is not a JSON number")
 
 
+def _finite_float(text: str) -> float:
+    # 1e999 parses to inf: Infinity by another spelling, which no status answer could send back
+    number = float(text)
+    if not math.isfinite(number):
+        raise InvalidRequest(f"request body must be plain JSON: {text[:20]} is too large for a JSON number")
+    return number
+
+
+def _bounded_int(digits: str) -> int:
+    # int() refuses more than sys.get_int_max_str_digits() digits with a ValueError that would read as
+    # "not UTF-8" below; no field takes a number anywhere near that long.
+    if len(digits) > MAX_JSON_INT_DIGITS:
+        raise InvalidRequest(f"request body holds a number with more than {MAX_JSON_INT_DIGITS} digits")
+    return int(digits)
+
+
 def loads_request_body(raw: bytes | str) -> Any:
     """Decode a request body as strict JSON, or raise ``InvalidRequest``.
 
     Stricter than ``json.loads``: ``NaN``, ``Infinity`` and ``-Infinity`` are refused (no JSON encoder
-    can send them back in a status answer), as are lone UTF-16 surrogates (``"\\ud800"``: not
-    encodable as UTF-8) in any string or key, and nesting deeper than ``MAX_JSON_DEPTH`` anywhere.
+    can send them back in a status answer), and so are numbers that overflow to them (``1e999``) or
+    have more than ``MAX_JSON_INT_DIGITS`` digits; lone UTF-16 surrogates (``"\\ud800"``: not
+    encodable as UTF-8) and NUL characters (PostgreSQL cannot store them in text) in any string or
+    key; and nesting deeper than ``MAX_JSON_DEPTH`` anywhere.
     """
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float)
     except RecursionError:
         raise InvalidRequest(f"request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
     except json.JSONDecodeError as exc:
@@ -89,13 +108,15 @@ def loads_request_body(raw: bytes | str) -> Any:
 
 
 def _check_json_tree(value: Any) -> None:
-    """Depth and surrogates, walked without recursion (a deep body must not exhaust the stack)."""
+    """Depth, surrogates and NULs, walked without recursion (a deep body must not exhaust the stack)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
             if _SURROGATE.search(item):
                 raise InvalidRequest("request body holds a lone UTF-16 surrogate (\\ud800-\\udfff) in a string")
+            if "\x00" in item:
+                raise InvalidRequest("request body holds a NUL character (\\u0000) in a string")
             continue
         if not isinstance(item, dict | list):
             continue

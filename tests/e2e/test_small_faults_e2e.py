@@ -1,5 +1,5 @@
-"""Small faults through the real server: malformed /files/ expiries are a 403, never a 500; a 405
-names the methods the path takes."""
+"""Small faults through the real server: malformed /files/ expiries are a 403 and malformed integers in
+query strings and form fields a 400, never a 500; a 405 names the methods the path takes."""
 
 from __future__ import annotations
 
@@ -21,6 +21,15 @@ def test_malformed_expires_and_allow_header(live_server: LiveServer) -> None:
         response = httpx.get(url.copy_with(params={"expires": expires, "signature": signature}))
         assert response.status_code == 403, (expires[:10], response.status_code)
         assert response.json()["code"] == 403
+
+    # the same for integers in query strings and form fields: ASCII digits only, never a 500
+    for bad in ("²", "9" * 5000):
+        assert client.get("/api/tasks", params={"limit": bad}).status_code == 400
+        listed = client.get("/v1/videos", params={"limit": bad})
+        assert listed.status_code == 400 and listed.json()["error"]["param"] == "limit", listed.text[:200]
+        for how in ("json", "data"):
+            created = client.post("/v1/videos", **{how: {"model": "sora-2", "prompt": "a horse", "seconds": bad}})
+            assert created.status_code == 400 and created.json()["error"]["param"] == "seconds", created.text[:200]
 
     wrong = client.put("/api/generate", json=body)
     assert wrong.status_code == 405 and wrong.json()["error_code"] == "METHOD_NOT_ALLOWED"

@@ -1,8 +1,9 @@
 """What status cannot serve is never accepted (issue 15, item 2), through the real server.
 
-- ``NaN``, ``Infinity``, a lone surrogate or nesting deeper than 64 levels anywhere in a body is a 400 at
-  submit on every surface that takes JSON (``/api/generate``, ``/v1/videos``, DashScope's route), in
-  each one's error shape; nothing is stored or charged. (Before: ``"multi_prompt": [NaN]`` with
+- ``NaN``, ``Infinity`` (or ``1e999``, which overflows to it), a lone surrogate, a NUL or nesting deeper
+  than 64 levels anywhere in a body is a 400 at submit on every surface that takes JSON
+  (``/api/generate``, ``/v1/videos``, DashScope's route), in each one's error shape; nothing is stored
+  or charged. (Before: ``"multi_prompt": [NaN]`` with
   ``multi_shots`` false was rendered and charged and its status a 500 forever; a lone surrogate in the
   prompt, or a very deep body, was a 500.)
 - A known field is held to its limits whatever the mode: ``multi_prompt`` sent with ``multi_shots``
@@ -34,6 +35,9 @@ VERY_DEEP = "[" * 100_000 + "]" * 100_000  # deep enough to exhaust a recursive 
 # (what is wrong, the raw JSON fragment) placed in a field of an otherwise valid body
 FAULTS = [
     ("NaN in an unused multi_prompt", '"multi_prompt": [NaN], "multi_shots": false'),
+    ("1e999 (inf) in an unused shot", '"multi_prompt": [{"prompt": "a", "duration": 3, "x": 1e999}]'),
+    ("5000 digits", '"extra": ' + "9" * 5000),
+    ("a NUL in the prompt", '"negative_prompt": "a \\u0000 b"'),
     ("Infinity", '"cfg_scale": Infinity'),
     ("-Infinity in an unknown field", '"extra": -Infinity'),
     ("a lone surrogate in the prompt", '"negative_prompt": "a \\ud800 b"'),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from happyhorse.contract import coerce_int
 from happyhorse.errors import InvalidRequest, TaskNotCancellable, TaskNotFound
 from happyhorse.server.auth import authenticate
 from happyhorse.server.openapi import error_responses
@@ -30,9 +31,10 @@ STORED_STATES = {
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = coerce_int(raw.strip())  # ASCII digits only: "²" or 5,000 digits are a 400, never a 500
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}")
-    return int(raw)
+    return limit
 
 
 def parse_status(raw: str | None) -> tuple[str, ...] | None:

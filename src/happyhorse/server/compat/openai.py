@@ -29,7 +29,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.datastructures import UploadFile
 
 from happyhorse.config import Settings
-from happyhorse.contract import MODEL_NAME, GenerateRequest, loads_request_body, parse_generate
+from happyhorse.contract import MODEL_NAME, GenerateRequest, coerce_int, loads_request_body, parse_generate
 from happyhorse.engines.base import FRAME_SIZES
 from happyhorse.errors import (
     ApiError,
@@ -295,14 +295,15 @@ def public_body(fields: dict[str, Any], settings: Settings, image_url: str | Non
         )
     ratio, size_mode = choice
     seconds = _text(fields, "seconds", DEFAULT_SECONDS) or DEFAULT_SECONDS
-    if not seconds.isascii() or not seconds.isdigit() or not 3 <= int(seconds) <= 15:
+    duration = coerce_int(seconds)  # ASCII digits, at most nine of them: 5,000 digits are a 400, not a 500
+    if duration is None or not 3 <= duration <= 15:
         raise invalid('seconds must be a whole number of seconds from "3" to "15"', "seconds")
     prompt = _text(fields, "prompt")
     body: dict[str, Any] = {
         "model": MODEL_NAME,
         "prompt": prompt,
         "mode": modes[model] or size_mode,
-        "duration": int(seconds),
+        "duration": duration,
         "aspect_ratio": ratio,
         "sound": True,
     }
@@ -428,8 +429,8 @@ async def list_videos(request: Request) -> Response:
     caller = await authenticate(request)
     await state.limiter.check("status", caller.key_id)
     query = request.query_params
-    raw_limit = query.get("limit") or str(DEFAULT_LIMIT)
-    if not raw_limit.isascii() or not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+    limit = coerce_int(query.get("limit") or str(DEFAULT_LIMIT))  # ASCII digits, at most nine of them
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise invalid(f"limit must be an integer from 1 to {MAX_LIMIT}", "limit")
     order = query.get("order") or "desc"
     if order not in ("asc", "desc"):
@@ -440,9 +441,9 @@ async def list_videos(request: Request) -> Response:
         after = task_pages.Position(mark.created_at, mark.id)
     async with state.db.read() as session:
         if order == "desc":
-            tasks, more = await task_pages.page(session, caller.account_id, int(raw_limit), after, None)
+            tasks, more = await task_pages.page(session, caller.account_id, limit, after, None)
         else:
-            tasks, more = await task_pages.page_ascending(session, caller.account_id, int(raw_limit), after)
+            tasks, more = await task_pages.page_ascending(session, caller.account_id, limit, after)
     data = [video_object(task, state.settings) for task in tasks]
     return JSONResponse(
         {
