@@ -27,6 +27,9 @@ def test_malformed_expires_and_allow_header(live_server: LiveServer) -> None:
         assert client.get("/api/tasks", params={"limit": bad}).status_code == 400
         listed = client.get("/v1/videos", params={"limit": bad})
         assert listed.status_code == 400 and listed.json()["error"]["param"] == "limit", listed.text[:200]
+        for name in ("page_no", "page_size"):
+            paged = client.get("/api/v1/tasks", params={name: bad})
+            assert paged.status_code == 400 and paged.json()["code"] == "InvalidParameter", paged.text[:200]
         for how in ("json", "data"):
             created = client.post("/v1/videos", **{how: {"model": "sora-2", "prompt": "a horse", "seconds": bad}})
             assert created.status_code == 400 and created.json()["error"]["param"] == "seconds", created.text[:200]

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from happyhorse.contract import MODEL_NAME, loads_request_body, parse_generate
+from happyhorse.contract import MODEL_NAME, coerce_int, loads_request_body, parse_generate
 from happyhorse.errors import ApiError, InsufficientCredits, InvalidApiKey, RateLimited, RequestTooLarge
 from happyhorse.media.url_rules import check_request_hosts
 from happyhorse.server.auth import authenticate
@@ -301,9 +301,10 @@ def _model_name(task: Task) -> str:
 
 def _int_query(request: Request, name: str, default: int, highest: int) -> int:
     raw = request.query_params.get(name) or str(default)
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= highest:
-        raise _bad(f"{name} must be an integer from 1 to {highest} (got {raw!r})")
-    return int(raw)
+    number = coerce_int(raw)  # ASCII digits, at most nine: "²" or 5,000 digits are a 400, never a 500
+    if number is None or not 1 <= number <= highest:
+        raise _bad(f"{name} must be an integer from 1 to {highest} (got {raw[:20]!r})")
+    return number
 
 
 def _time_query(request: Request, name: str) -> datetime | None:
