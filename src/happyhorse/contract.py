@@ -103,12 +103,13 @@ def loads_request_body(raw: bytes | str) -> Any:
         raise InvalidRequest(f"request body is not valid JSON: line {exc.lineno}, column {exc.colno}") from None
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("request body is not valid JSON: it is not UTF-8 text") from None
-    _check_json_tree(value)
+    check_storable(value)
     return value
 
 
-def _check_json_tree(value: Any) -> None:
-    """Depth, surrogates and NULs, walked without recursion (a deep body must not exhaust the stack)."""
+def check_storable(value: Any) -> None:
+    """Depth, surrogates and NULs, walked without recursion (a deep body must not exhaust the stack).
+    ``loads_request_body`` runs it; a surface that decodes its own body (a multipart form) calls it too."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()

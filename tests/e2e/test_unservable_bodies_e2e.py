@@ -84,6 +84,12 @@ def test_bodies_status_could_not_serve_are_refused_on_every_surface(server_facto
     prompt = api.post("/api/generate", content=b'{"model": "' + MODEL.encode() + b'", "prompt": "\\ud800"}')
     assert prompt.status_code == 400 and prompt.json()["error_code"] == "INVALID_REQUEST", prompt.text
 
+    # a form (urlencoded or multipart) cannot carry NaN or a surrogate, but it can carry a NUL
+    fields = {"model": "sora-2", "prompt": "a \x00 horse", "seconds": "4"}
+    multipart = {name: (None, value) for name, value in fields.items()}
+    for form in (api.post("/v1/videos", data=fields), api.post("/v1/videos", files=multipart)):
+        assert form.status_code == 400 and "NUL" in form.json()["error"]["message"], form.text[:300]
+
     # nothing was stored, nothing charged
     assert api.get("/api/tasks").json()["data"]["tasks"] == []
     assert balance(api) == start

@@ -29,7 +29,14 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.datastructures import UploadFile
 
 from happyhorse.config import Settings
-from happyhorse.contract import MODEL_NAME, GenerateRequest, coerce_int, loads_request_body, parse_generate
+from happyhorse.contract import (
+    MODEL_NAME,
+    GenerateRequest,
+    check_storable,
+    coerce_int,
+    loads_request_body,
+    parse_generate,
+)
 from happyhorse.engines.base import FRAME_SIZES
 from happyhorse.errors import (
     ApiError,
@@ -215,7 +222,9 @@ async def read_create_body(request: Request, settings: Settings) -> tuple[dict[s
         if len(raw) > limit:
             raise invalid("the request body is too large", "input_reference")
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        return await _read_form(request, bytes(raw), limit)
+        fields, data = await _read_form(request, bytes(raw), limit)
+        check_storable(fields)  # a form field may carry a NUL, as a JSON string may not
+        return fields, data
     if not raw.strip():
         raise invalid("the body must be a JSON object or multipart/form-data")
     # strict, as on /api/generate: no NaN/Infinity, lone surrogates or nesting deeper than 64 levels
