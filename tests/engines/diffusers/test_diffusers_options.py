@@ -208,24 +208,31 @@ def test_offload_model_renders_on_the_cpu(tmp_path: Path, plain: tuple[np.ndarra
     assert np.array_equal(frames, plain[0])
 
 
+INDUCTOR = pytest.param(
+    "inductor",
+    "",
+    id="inductor",
+    marks=pytest.mark.skipif(
+        os.environ.get("HAPPYHORSE_TEST_COMPILE") != "1",
+        reason="inductor compiles for minutes on a shared 2-core CPU: set HAPPYHORSE_TEST_COMPILE=1",
+    ),
+)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "backend",
+    ("backend", "cache"),
     [
-        "aot_eager",  # dynamo and AOTAutograd for real, no code generation: seconds
-        pytest.param(
-            "inductor",
-            marks=pytest.mark.skipif(
-                os.environ.get("HAPPYHORSE_TEST_COMPILE") != "1",
-                reason="inductor compiles for minutes on a shared 2-core CPU: set HAPPYHORSE_TEST_COMPILE=1",
-            ),
-        ),
+        pytest.param("aot_eager", "", id="aot_eager"),  # dynamo and AOTAutograd for real, no code generation
+        pytest.param("aot_eager", WAN_CACHES["taylorseer"][0], id="aot_eager+taylorseer"),  # hooks in the blocks
+        INDUCTOR,
     ],
 )
 def test_regional_compile_warms_up_at_load_and_never_recompiles_for_a_new_duration(
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
     backend: str,
+    cache: str,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -233,14 +240,15 @@ def test_regional_compile_warms_up_at_load_and_never_recompiles_for_a_new_durati
     expected = [render(plain, frames=n)[0] for n in (9, 33)]
     monkeypatch.setenv("HAPPYHORSE_COMPILE_BACKEND", backend)
     caplog.set_level("INFO", logger="happyhorse.engine.diffusers")
-    engine = engine_with(tmp_path, 'compile = "regional"', "wan-ti2v")  # load() compiles: the warm-up renders
+    options = 'compile = "regional"' + (f", cache = {cache}" if cache else "")
+    engine = engine_with(tmp_path, options, "wan-ti2v")  # load() compiles: the warm-up renders
     warmed = [r.getMessage() for r in caplog.records if "warm-up render" in r.getMessage()]
     assert len(warmed) == 1 and "[std].text_to_video (compile=regional)" in warmed[0], warmed
     graphs = compiled_graphs()
     assert graphs > 0
     for n, frames in zip((9, 33), expected, strict=True):  # a duration the warm-up never rendered included
         compiled, _ = render(engine, frames=n)
-        assert compiled.shape == frames.shape and psnr(compiled, frames) > 40.0
+        assert compiled.shape == frames.shape and psnr(compiled, frames) > (30.0 if cache else 40.0)
     assert compiled_graphs() == graphs  # compiled once per process: no new duration recompiles
     assert not [r for r in caplog.records if "recompiled" in r.getMessage()]
 
