@@ -30,6 +30,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:The Sora API:D
 POLL_MS = 200
 
 
+@pytest.fixture
+def api_server(shared_api_server: LiveServer) -> LiveServer:
+    """One server per deployment for the whole module: every test here makes its own keys."""
+    return shared_api_server
+
+
 def sdk(server: LiveServer, key: str) -> OpenAI:
     return OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=60)
 

@@ -16,6 +16,12 @@ TASK_ID = re.compile(r"^n92[a-z0-9]{12,}$")
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
+@pytest.fixture
+def api_server(shared_api_server: LiveServer) -> LiveServer:
+    """One server per deployment for the whole module: every test here makes its own keys."""
+    return shared_api_server
+
+
 def body(**fields: object) -> dict[str, object]:
     return {"model": MODEL, "prompt": "a red fox in fresh snow", "duration": 3, **fields}
 

@@ -19,6 +19,12 @@ BODY = {"model": "happyhorse-1.0/video", "prompt": "a horse on a beach", "durati
 COST = task_cost("std", 3, False)
 
 
+@pytest.fixture
+def api_server(shared_api_server: LiveServer) -> LiveServer:
+    """One server per deployment for the whole module: every test here makes its own keys."""
+    return shared_api_server
+
+
 def balance(client: httpx.Client) -> int:
     return int(client.get("/api/credits").json()["data"]["balance"])
 

@@ -14,6 +14,12 @@ from harness import LiveServer, png_bytes, wait_for_task
 MODEL = "happyhorse-1.0/video"
 
 
+@pytest.fixture
+def api_server(shared_api_server: LiveServer) -> LiveServer:
+    """One server per deployment for the whole module: every test here makes its own keys."""
+    return shared_api_server
+
+
 def render(server: LiveServer, tmp_path: Path, **fields: object) -> tuple[dict, Path]:
     request = {"model": MODEL, "prompt": "a lighthouse on a cliff at dusk", "duration": 3, **fields}
     with server.client(server.create_key()) as client:

@@ -16,6 +16,12 @@ pytestmark = pytest.mark.e2e
 BODY = {"model": "happyhorse-1.0/video", "prompt": "a horse", "duration": 3, "sound": False}
 
 
+@pytest.fixture
+def api_server(shared_api_server: LiveServer) -> LiveServer:
+    """One server per deployment for the whole module: every test here makes its own keys."""
+    return shared_api_server
+
+
 def submit(client, **extra) -> str:  # type: ignore[no-untyped-def]
     response = client.post("/api/generate", json={**BODY, **extra})
     assert response.status_code == 200, response.text
