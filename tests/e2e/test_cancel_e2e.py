@@ -87,7 +87,8 @@ def test_cancel_queued_and_running(mode: str, server_factory, cluster_factory) -
     assert balance(client) == 100_000 - task_cost("std", 3, False)  # no second refund
 
 
-def test_cancel_errors_sdk_and_cli(live_server: LiveServer) -> None:
+def test_cancel_errors_sdk_and_cli(api_server: LiveServer) -> None:
+    live_server = api_server  # both deployments
     key = live_server.create_key(credits=100_000)
     client = live_server.client(key)
     missing = client.post("/api/cancel", json={})

@@ -78,12 +78,13 @@ def test_stream_of_a_finished_task_and_errors(server_factory: Callable[..., Live
     assert server.client("hh-wrong").get("/api/status/stream", params={"task_id": task_id}).status_code == 401
 
 
-def test_sdk_waits_on_the_stream(live_server: LiveServer) -> None:
+def test_sdk_waits_on_the_stream(api_server: LiveServer) -> None:
     import asyncio
     from datetime import datetime
 
     import happyhorse
 
+    live_server = api_server  # embedded, and an API node of a cluster (the end pushed from the worker)
     key = live_server.create_key(credits=100_000)
     with happyhorse.Client(api_key=key, base_url=live_server.url) as sdk:
         started = time.monotonic()
