@@ -177,3 +177,27 @@ def test_status_answers_while_the_database_refuses_writes(server_factory: Callab
         raise AssertionError(f"last use never recorded: {keys}")
     fresh.close()
     api.close()
+
+
+def test_a_nul_in_the_url_is_a_400_on_every_surface(api_server: LiveServer) -> None:
+    """PostgreSQL's text cannot hold NUL: a task id or cursor with one made each lookup a 500 in
+    distributed mode. Now the URL is refused before any route asks the database."""
+    with api_server.client(api_server.create_key(credits=1_000)) as api:
+        for method, path, params in [
+            ("GET", "/api/status", {"task_id": "n92\x00"}),
+            ("GET", "/api/status/stream", {"task_id": "n92\x00"}),
+            ("GET", "/api/tasks", {"cursor": "n92\x00"}),
+            ("DELETE", "/api/tasks/n92%00", None),
+        ]:
+            answer = api.request(method, path, params=params)
+            assert answer.status_code == 400, (path, answer.status_code, answer.text[:200])
+            assert answer.json()["error_code"] == "INVALID_REQUEST" and "NUL" in answer.json()["message"]
+        for method, path in [("GET", "/v1/videos/n92%00"), ("GET", "/v1/videos/n92%00/content")]:
+            answer = api.request(method, path)
+            assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_request", answer.text[:200]
+        assert api.get("/v1/videos", params={"after": "n92\x00"}).status_code == 400
+        for method, path in [("GET", "/api/v1/tasks/n92%00"), ("POST", "/api/v1/tasks/n92%00/cancel")]:
+            answer = api.request(method, path)
+            assert answer.status_code == 400 and answer.json()["code"] == "InvalidParameter", answer.text[:200]
+        # and the server is fine afterwards
+        assert api.get("/api/status", params={"task_id": "n92nothing"}).status_code == 404

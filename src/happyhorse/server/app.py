@@ -25,6 +25,7 @@ from happyhorse.server.presenters import task_data
 from happyhorse.server.ratelimit import KeyRateLimiter, QuotaHeaders
 from happyhorse.server.services import Services, install
 from happyhorse.server.status_stream import StatusStreams
+from happyhorse.server.url_guard import NulGuard
 from happyhorse.storage import create_store
 from happyhorse.storage.base import ResultStore
 from happyhorse.store.db import Database
@@ -143,7 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )  # api_docs serves them from the package
     install_error_handlers(app)
     app.add_middleware(QuotaHeaders)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: before any parsing
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # before any parsing
+    app.add_middleware(NulGuard)  # outermost: a NUL in the URL is a 400 before anything reads it
     app.include_router(routes_api.router)
     app.include_router(compat_dashscope.router)
     app.include_router(routes_tasks.router)

@@ -24,7 +24,7 @@ import uuid
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from happyhorse.errors import RequestTooLarge
+from happyhorse.errors import ApiError, RequestTooLarge
 from happyhorse.server.errors import error_response
 from happyhorse.server.uploads import limit_text
 
@@ -42,7 +42,12 @@ def too_large_text(limit: int) -> str:
 
 def too_large_response(path: str, message: str) -> Response:
     """The 413 in the error shape of the surface that ``path`` belongs to."""
-    error = RequestTooLarge(message)
+    return surface_error_response(path, RequestTooLarge(message))
+
+
+def surface_error_response(path: str, error: ApiError) -> Response:
+    """``error`` in the error shape of the surface that ``path`` belongs to (for answers given before
+    any route runs): the envelope under ``/api/``, DashScope's under ``/api/v1/``, OpenAI's under ``/v1/``."""
     if path.startswith("/api/v1/"):
         from happyhorse.server.compat import dashscope
 

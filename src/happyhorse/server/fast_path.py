@@ -19,6 +19,7 @@ from happyhorse.errors import ApiError
 from happyhorse.server.errors import error_response
 from happyhorse.server.ratelimit import quota_headers
 from happyhorse.server.routes_api import status
+from happyhorse.server.url_guard import has_nul
 
 log = logging.getLogger("happyhorse.server")
 
@@ -28,7 +29,7 @@ class StatusFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/api/status" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["path"] != "/api/status" or scope["method"] != "GET" or has_nul(scope):
             await self.app(scope, receive, send)
             return
         scope["app"] = self.app  # what Starlette would set: request.app.state is the app's state
