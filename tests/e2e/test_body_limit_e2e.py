@@ -3,6 +3,7 @@ with or without a key, in each surface's own error shape; uploads keep their own
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import socket
@@ -129,6 +130,14 @@ def test_uploads_keep_their_own_limit(live_server: LiveServer) -> None:
             files={"input_reference": ("big.jpg", picture, "image/jpeg")},
         )
         assert video.status_code == 200, video.text
+        # the same picture as a data URL in a urlencoded form: a form, so the upload limit holds
+        data_url = "data:image/jpeg;base64," + base64.b64encode(picture).decode()
+        form = {"model": "sora-2", "prompt": "a horse", "seconds": "4", "input_reference[image_url]": data_url}
+        as_form = api.post("/v1/videos", data=form)
+        assert as_form.status_code == 200, as_form.text[:300]
+        # in a JSON body it is held to the body cap like any JSON
+        as_json = api.post("/v1/videos", json={**form, "input_reference": {"image_url": data_url}})
+        assert as_json.status_code == 413 and as_json.json()["error"]["code"] == "request_too_large"
 
 
 def test_the_cap_is_a_setting(server_factory) -> None:

@@ -9,8 +9,9 @@ before any of it is parsed, whoever sent it (the check comes before authenticati
                                             answers is dropped and the 413 goes out instead
 
 The 413 speaks the surface's own error shape: the envelope under ``/api/``, DashScope's under
-``/api/v1/``, OpenAI's under ``/v1/``. The image uploads (``POST /api/upload``, a multipart
-``POST /v1/videos``) keep their own, larger cap, enforced by their routes as the bytes arrive.
+``/api/v1/``, OpenAI's under ``/v1/``. The image uploads (``POST /api/upload``, a multipart or
+urlencoded form to ``POST /v1/videos``) keep their own, larger cap, enforced by their routes as the
+bytes arrive; a JSON ``POST /v1/videos`` is held to this cap like any other JSON body.
 
 What is left of a refused body is read and thrown away by the HTTP server (so the client, still
 sending, gets to read the answer), never kept; ``HAPPYHORSE_REQUEST_TIMEOUT`` bounds how long that
@@ -99,10 +100,11 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
 
 
 def _is_upload(scope: Scope) -> bool:
+    """A form to an upload route: multipart, or (``/v1/videos``) urlencoded with the image as a data URL."""
     if (scope["method"], scope["path"]) not in UPLOAD_ROUTES:
         return False
     content_type = dict(scope.get("headers") or ()).get(b"content-type", b"")
-    return bool(content_type.startswith(b"multipart/form-data"))
+    return bool(content_type.startswith((b"multipart/form-data", b"application/x-www-form-urlencoded")))
 
 
 class BodyLimit:
