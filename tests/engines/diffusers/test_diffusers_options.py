@@ -267,3 +267,60 @@ def test_fp8_compute_builds_the_torchao_config_diffusers_accepts() -> None:
     transformer = config.quant_mapping["transformer"]
     assert isinstance(transformer, TorchAoConfig)
     assert isinstance(transformer.quant_type, Float8DynamicActivationFloat8WeightConfig)
+
+
+def test_both_experts_of_a_two_expert_wan_get_the_cache_and_lose_it_between_tasks() -> None:
+    """Wan 2.2 A14B denoises with ``transformer`` then ``transformer_2``: a profile's options reach both."""
+    import copy
+
+    import torch
+
+    from happyhorse.engines.diffusers import options as speed
+    from happyhorse.engines.diffusers.profiles import Profile
+
+    def experts_pipe() -> Any:
+        torch.manual_seed(0)
+        pipe = tiny_diffusers.build_wan_ti2v()  # its parts, as an A14B layout: two experts, a boundary
+        second = copy.deepcopy(pipe.transformer)
+        pipe.register_modules(transformer_2=second)
+        pipe.register_to_config(boundary_ratio=0.9, expand_timesteps=False)
+        pipe.set_progress_bar_config(disable=True)
+        for module in pipe.components.values():  # built in code, so in training mode: dropout would vary
+            if isinstance(module, torch.nn.Module):
+                module.eval()
+        return pipe
+
+    def call(pipe: Any, seed: int = 3) -> tuple[np.ndarray, list[int]]:
+        calls = [0, 0]
+        hooks = [
+            model.blocks[-1].attn1.to_q.register_forward_pre_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1))
+            for i, model in enumerate(speed.transformers(pipe))
+        ]
+        speed.reset(pipe)
+        out = pipe(
+            prompt="a horse",
+            height=32,
+            width=64,
+            num_frames=9,
+            num_inference_steps=STEPS,
+            guidance_scale=1.0,
+            max_sequence_length=32,
+            output_type="np",
+            generator=torch.Generator("cpu").manual_seed(seed),
+        )
+        for hook in hooks:
+            hook.remove()
+        return np.asarray(out.frames[0], dtype=np.float64) * 255, calls
+
+    plain_frames, plain_calls = call(experts_pipe())
+    assert all(c > 0 for c in plain_calls), plain_calls  # both experts denoise some of the steps
+    pipe = experts_pipe()
+    cache = {"kind": "first_block", "threshold": 0.2}
+    speed.apply(pipe, Profile(mode="std", kind="text_to_video", path="/wan", cache=cache))
+    assert all(t.is_cache_enabled for t in speed.transformers(pipe))
+    frames, calls = call(pipe)
+    assert all(c < p for c, p in zip(calls, plain_calls, strict=True)), (calls, plain_calls)
+    assert psnr(frames, plain_frames) > 30.0
+    call(pipe, seed=8)  # another task between two identical ones leaves nothing behind
+    again, again_calls = call(pipe)
+    assert again_calls == calls and np.array_equal(again, frames)

@@ -41,6 +41,7 @@ BLOCKS = {
     "LTX2": ("diffusers.models.transformers.transformer_ltx2", "LTX2VideoTransformerBlock"),
     "Wan": ("diffusers.models.transformers.transformer_wan", "WanTransformerBlock"),
 }
+EXPERTS = ("transformer", "transformer_2")  # Wan 2.2 A14B denoises with two experts: both get the options
 TORCHAO_MIN = "0.15"  # diffusers 0.42's TorchAoConfig refuses older torchao
 COMPILE = ("regional", "full")
 QUANTIZATION = ("fp8_storage", "fp8")
@@ -219,7 +220,7 @@ def fp8_quantization_config() -> Any:
     # diffusers 0.42 takes a torchao config object (the old string names such as "float8dq_e4m3" are
     # refused): float8 weights and dynamically quantised float8 activations, scaled per row.
     fp8 = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
-    mapping: dict[str, Any] = {"transformer": TorchAoConfig(fp8)}
+    mapping: dict[str, Any] = {name: TorchAoConfig(fp8) for name in EXPERTS}  # a missing expert is skipped
     return PipelineQuantizationConfig(quant_mapping=mapping)
 
 
@@ -240,29 +241,38 @@ def place(pipe: Any, offload: str | None, device: Any) -> None:
         pipe.to(device)
 
 
+def transformers(pipe: Any) -> list[Any]:
+    """The pipeline's denoising transformer(s), unwrapped from a compile wrapper."""
+    found = [getattr(pipe, name, None) for name in EXPERTS]
+    return [getattr(t, "_orig_mod", t) for t in found if t is not None]
+
+
 def apply(pipe: Any, profile: Any, device: Any = None) -> float:
-    """Storage casting, cache, context parallelism and compilation on ``pipe.transformer``; returns
-    seconds spent compiling (the compile itself happens on the first call: the warm-up render's job)."""
+    """Storage casting, cache, context parallelism and compilation on the pipeline's transformer(s);
+    returns seconds spent setting up compilation (the compile itself happens on the first call: the
+    warm-up render's job)."""
     import torch
 
     from happyhorse.engines.diffusers import parallel
 
-    transformer = getattr(pipe, "transformer", None)
-    if transformer is None:
+    experts = transformers(pipe)
+    if not experts:
         return 0.0
-    if profile.quantization == "fp8_storage":
-        transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=transformer.dtype)
-    if profile.cache:
-        transformer.enable_cache(cache_config(profile.cache, lambda: current_timestep(pipe)))
+    for transformer in experts:
+        if profile.quantization == "fp8_storage":
+            transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=transformer.dtype)
+        if profile.cache:  # each expert keeps its own cache state
+            transformer.enable_cache(cache_config(profile.cache, lambda: current_timestep(pipe)))
     if profile.parallel:
-        parallel.enable(pipe, profile.parallel, device if device is not None else transformer.device)
+        parallel.enable(pipe, profile.parallel, device if device is not None else experts[0].device)
     started = time.monotonic()
     # Dynamic shapes: a new duration (frame count) or frame size reuses the compiled graphs.
     backend = os.environ.get("HAPPYHORSE_COMPILE_BACKEND") or "inductor"
-    if profile.compile == "regional":
-        transformer.compile_repeated_blocks(dynamic=True, backend=backend)
-    elif profile.compile == "full":
-        transformer.compile(dynamic=True, backend=backend)  # in place: the pipelines keep their module
+    for transformer in experts:
+        if profile.compile == "regional":
+            transformer.compile_repeated_blocks(dynamic=True, backend=backend)
+        elif profile.compile == "full":
+            transformer.compile(dynamic=True, backend=backend)  # in place: the pipelines keep their module
     return time.monotonic() - started
 
 
@@ -276,8 +286,7 @@ def current_timestep(pipe: Any) -> float:
 
 
 def reset(pipe: Any) -> None:
-    """Clear a cache's state so one task's residuals never leak into the next."""
-    transformer = getattr(pipe, "transformer", None)
-    transformer = getattr(transformer, "_orig_mod", transformer)
-    if transformer is not None and getattr(transformer, "is_cache_enabled", False):
-        transformer._reset_stateful_cache()
+    """Clear every cache's state so one task's residuals never leak into the next."""
+    for transformer in transformers(pipe):
+        if getattr(transformer, "is_cache_enabled", False):
+            transformer._reset_stateful_cache()
