@@ -5,9 +5,9 @@ CPU); pro text_to_video: the same model without options. Both go over HTTP and m
 videos; the cached, fp8-stored render must stay close to the plain one (same seed, same frame).
 
 A second server covers every other option the CPU can honour, one profile each: both compile
-modes, the other five cache kinds, sequential offload. ``parallel`` renders through the real server
-in test_diffusers_engine_groups_e2e.py. What a CPU cannot honour (fp8 compute, group offload, ring
-attention) is refused at load, tested in tests/engines/diffusers/.
+modes, the other five cache kinds, sequential offload with VAE tiling and slicing. ``parallel``
+renders through the real server in test_diffusers_engine_groups_e2e.py. What a CPU cannot honour
+(fp8 compute, group offload, ring attention) is refused at load, tested in tests/engines/diffusers/.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ PROFILES = {
         'cache = { kind = "pyramid_attention_broadcast", spatial_attention_block_skip_range = 2 }',
     ),
     ("std", "elements"): ("wan-vace", 'cache = { kind = "faster", is_guidance_distilled = true }, guidance = 1.0'),
-    ("pro", "elements"): ("wan-vace", 'offload = "sequential"'),
+    ("pro", "elements"): ("wan-vace", 'offload = "sequential", vae_tiling = true, vae_slicing = true'),
 }
 
 

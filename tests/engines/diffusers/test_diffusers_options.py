@@ -203,6 +203,16 @@ def test_malformed_options_name_the_key(tmp_path: Path, options: str) -> None:
         engine_with(tmp_path, options)
 
 
+def test_vae_tiling_and_slicing_are_switched_on_and_render_the_same_frames(
+    tmp_path: Path, plain: tuple[np.ndarray, Any]
+) -> None:
+    engine = engine_with(tmp_path, "vae_tiling = true, vae_slicing = true")
+    vae = next(iter(engine._models.values())).base.vae
+    assert vae.use_tiling and vae.use_slicing
+    frames, _ = render(engine)  # 64x32 is under the tile size and a batch of one: the same decode
+    assert np.array_equal(frames, plain[0])
+
+
 def test_offload_model_renders_on_the_cpu(tmp_path: Path, plain: tuple[np.ndarray, Any]) -> None:
     frames, _ = render(engine_with(tmp_path, 'offload = "model"'))  # a no-op on the CPU; still renders
     assert np.array_equal(frames, plain[0])

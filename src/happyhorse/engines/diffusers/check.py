@@ -197,6 +197,7 @@ def _profile_entry(profiles: Profiles, profile: Profile, report: Report) -> dict
         "dtype": profile.dtype,
         "cpu_offload": profile.cpu_offload,
         "vae_tiling": profile.vae_tiling,
+        "vae_slicing": profile.vae_slicing,
         "audio": audio,
         "options": _options(profile, report, where, info.class_name),
     }

@@ -169,7 +169,13 @@ class DiffusersEngine:
             ensure_wan_prompt_cleaning()
         offload = profile.offload or profile.cpu_offload
         base = self._from_pretrained(
-            profile.path, dtype, vae_dtype, offload, profile.vae_tiling, profile.quantization == "fp8"
+            profile.path,
+            dtype,
+            vae_dtype,
+            offload,
+            profile.vae_tiling,
+            profile.quantization == "fp8",
+            vae_slicing=profile.vae_slicing,
         )
         try:
             compile_s = speed.apply(base, profile, self.device)
@@ -222,6 +228,7 @@ class DiffusersEngine:
         offload: str | None,
         vae_tiling: bool,
         fp8: bool = False,
+        vae_slicing: bool = False,
     ) -> Any:
         from diffusers import DiffusionPipeline
 
@@ -234,6 +241,8 @@ class DiffusersEngine:
         pipe.set_progress_bar_config(disable=True)
         if vae_tiling and hasattr(getattr(pipe, "vae", None), "enable_tiling"):
             pipe.vae.enable_tiling()
+        if vae_slicing and hasattr(getattr(pipe, "vae", None), "enable_slicing"):
+            pipe.vae.enable_slicing()
         speed.place(pipe, self._offload(offload), self.device)
         return pipe
 

@@ -4,7 +4,7 @@
     compile      = "regional" | "full"                         # compile_repeated_blocks / torch.compile
     quantization = "fp8_storage" | "fp8"                       # layerwise casting / TorchAoConfig float8
     parallel     = { ulysses = 2 } | { ring = 2 }              # ContextParallelConfig, engine groups (parallel.py)
-    offload      = "model" | "sequential" | "group"            # beside vae_tiling
+    offload      = "model" | "sequential" | "group"            # beside vae_tiling, vae_slicing
 
 Cache kinds: first_block, taylorseer, mag, faster, sea, pyramid_attention_broadcast (CACHE_KINDS);
 what diffusers cannot run on a model's transformer is refused at load (``cache_refusal``).

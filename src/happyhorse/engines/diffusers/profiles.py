@@ -48,6 +48,7 @@ OPTIONS = (
     "vae_dtype",
     "cpu_offload",
     "vae_tiling",
+    "vae_slicing",
     "negative_prompt",
     "pipeline",
     "audio",
@@ -98,6 +99,7 @@ class Profile:
     vae_dtype: str | None = None
     cpu_offload: str | None = None  # None | "model" | "sequential"
     vae_tiling: bool = False
+    vae_slicing: bool = False  # decode a batch one video at a time
     negative_prompt: str | None = None  # used when a request sends none
     pipeline: str | None = None  # declared class, for a hub id not yet on disk
     audio: AudioSourceSpec | None = None
@@ -120,6 +122,7 @@ class Profile:
             self.vae_dtype,
             self.offload or self.cpu_offload,
             self.vae_tiling,
+            self.vae_slicing,
             cache,
             self.compile,
             self.quantization,
@@ -376,7 +379,7 @@ class _Parser:
                 out[key] = self.dtype(value, at)
             elif key == "cpu_offload":
                 out[key] = self.offload(value, at)
-            elif key in ("vae_tiling", "pin_keyframes"):
+            elif key in ("vae_tiling", "vae_slicing", "pin_keyframes"):
                 if not isinstance(value, bool):
                     raise self.fail(at, f"must be true or false, got {value!r}")
                 out[key] = value
