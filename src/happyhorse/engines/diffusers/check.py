@@ -1,7 +1,9 @@
 """``happyhorse models check``: validate models.toml and show what each (mode, kind) resolves to.
 
-Torch-free, like ``profiles``: it reads the TOML, each folder's model_index.json and the sizes of
-the files on disk, so an operator can check a setup before any GPU is involved. It exits 1 when
+It reads the TOML, each folder's model_index.json and the sizes of the files on disk, loading no
+model, so an operator can check a setup before any GPU is involved; only the speed/memory options'
+verdicts (per profile, and the "this machine" section) import torch, where it is installed, to see
+the GPUs, torchao and what this diffusers can do. It exits 1 when
 something would fail (a missing folder, an unsupported pipeline, a kind its model cannot render)
 and 0 otherwise; warnings name what requests will be refused (a kind without a model, sound
 without an audio source).
