@@ -334,3 +334,40 @@ def test_both_experts_of_a_two_expert_wan_get_the_cache_and_lose_it_between_task
     call(pipe, seed=8)  # another task between two identical ones leaves nothing behind
     again, again_calls = call(pipe)
     assert again_calls == calls and np.array_equal(again, frames)
+
+
+@pytest.mark.parametrize("kind", ["pyramid_attention_broadcast", "faster"])
+def test_a_timestep_cache_reads_the_pipeline_that_runs(tmp_path: Path, kind: str) -> None:
+    """Wan 2.2 TI2V loads a WanPipeline and renders image-to-video with a WanImageToVideoPipeline built
+    around the same transformer: the caches that skip by timestep must see that pipeline's timestep."""
+    models = tiny_diffusers.build_all(tmp_path.parent / "tiny-diffusers")
+    cache = WAN_CACHES[kind][0]  # both run with guidance = 1 here
+    shot = Shot(
+        index=0,
+        prompt="a horse on a beach",
+        num_frames=9,
+        width=64,
+        height=32,
+        seed=7,
+        sound=False,
+        first_frame=np.full((32, 64, 3), 128, dtype=np.uint8),
+    )
+    counted = []
+    for options in ("", f"cache = {cache}"):
+        toml = tmp_path / f"models-{len(counted)}.toml"
+        toml.write_text(
+            f'[std]\nsteps = {STEPS}\nresolution = "64x32"\ncall_args = {{ max_sequence_length = 32 }}\n'
+            f"guidance = 1.0\n"
+            f'image_to_video = {{ path = "{models["wan-ti2v"]}"{", " + options if options else ""} }}\n'
+        )
+        engine = DiffusersEngine(load_profiles(toml))
+        engine.load()
+        transformer = next(iter(engine._models.values())).base.transformer
+        calls = [0]
+        hook = transformer.blocks[-1].attn1.to_q.register_forward_pre_hook(
+            lambda *_, c=calls: c.__setitem__(0, c[0] + 1)
+        )
+        engine.render(shot, lambda _: None)
+        hook.remove()
+        counted.append(calls[0])
+    assert counted[1] < counted[0], counted

@@ -262,7 +262,9 @@ def apply(pipe: Any, profile: Any, device: Any = None) -> float:
         if profile.quantization == "fp8_storage":
             transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=transformer.dtype)
         if profile.cache:  # each expert keeps its own cache state
-            transformer.enable_cache(cache_config(profile.cache, lambda: current_timestep(pipe)))
+            transformer._serving_pipeline = pipe  # reset() points it at the pipeline about to run
+            timestep = lambda t=transformer: current_timestep(t._serving_pipeline)  # noqa: E731
+            transformer.enable_cache(cache_config(profile.cache, timestep))
     if profile.parallel:
         parallel.enable(pipe, profile.parallel, device if device is not None else experts[0].device)
     started = time.monotonic()
@@ -286,7 +288,10 @@ def current_timestep(pipe: Any) -> float:
 
 
 def reset(pipe: Any) -> None:
-    """Clear every cache's state so one task's residuals never leak into the next."""
+    """Before ``pipe`` runs a pass: clear every cache's state so one task's residuals never leak into
+    the next, and let the caches that read the timestep read ``pipe``'s (the pipelines of a family
+    share one transformer: an image-to-video pass runs a pipeline other than the loaded one)."""
     for transformer in transformers(pipe):
         if getattr(transformer, "is_cache_enabled", False):
+            transformer._serving_pipeline = pipe
             transformer._reset_stateful_cache()
