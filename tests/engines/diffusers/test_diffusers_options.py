@@ -3,6 +3,7 @@ casting, compilation, refusals."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -371,3 +372,38 @@ def test_a_timestep_cache_reads_the_pipeline_that_runs(tmp_path: Path, kind: str
         hook.remove()
         counted.append(calls[0])
     assert counted[1] < counted[0], counted
+
+
+@pytest.mark.slow
+def test_every_compiled_kind_warms_up_with_its_conditioning_and_never_recompiles(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Image, first+last frame and VACE reference profiles call the transformer with inputs of their
+    own: each compiled one is warmed up at load with a stand-in image, so its first task compiles nothing."""
+    from happyhorse.engines.base import Element
+
+    models = tiny_diffusers.build_all(tmp_path.parent / "tiny-diffusers")
+    common = 'steps = 2, resolution = "64x32", call_args = { max_sequence_length = 32 }, compile = "regional"'
+    toml = tmp_path / "models.toml"
+    toml.write_text(
+        f'[std]\nimage_to_video = {{ path = "{models["wan-ti2v"]}", {common} }}\n'
+        f'first_last_frame = {{ path = "{models["wan-flf"]}", {common} }}\n'
+        f'elements = {{ path = "{models["wan-vace"]}", {common} }}\n'
+    )
+    monkeypatch.setenv("HAPPYHORSE_COMPILE_BACKEND", "aot_eager")
+    caplog.set_level("INFO", logger="happyhorse.engine.diffusers")
+    engine = DiffusersEngine(load_profiles(toml))
+    engine.load()
+    warmed = {r.getMessage().split(" (")[0] for r in caplog.records if "warm-up render" in r.getMessage()}
+    assert warmed == {f"compiled [std].{kind}" for kind in ("image_to_video", "first_last_frame", "elements")}
+    graphs = compiled_graphs()
+    gray = np.full((32, 64, 3), 90, dtype=np.uint8)
+    for conditioning in (
+        {"first_frame": gray},
+        {"first_frame": gray, "last_frame": gray},
+        {"elements": [Element("rex", "a brown dog", [gray])]},
+    ):
+        shot = Shot(index=0, prompt="@rex runs", num_frames=33, width=64, height=32, seed=1, sound=False)
+        clip = engine.render(dataclasses.replace(shot, **conditioning), lambda _: None)
+        assert len(clip.frames) == 33
+    assert compiled_graphs() == graphs
