@@ -6,6 +6,7 @@ have a conftest.py, and whichever pytest imported last owns that module name.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -412,3 +414,28 @@ class WebhookReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+_LOCK_HOLDER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")  # SQLite's write lock, as a second writer process would hold it
+print("locked", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+conn.execute("ROLLBACK")
+"""
+
+
+@contextlib.contextmanager
+def sqlite_write_lock(database: Path) -> Iterator[None]:
+    """Hold the SQLite write lock of ``database`` from another process while the block runs."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _LOCK_HOLDER, str(database)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()  # the holder rolls back: the lock is free again
+        holder.wait(10)

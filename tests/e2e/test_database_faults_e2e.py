@@ -17,7 +17,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +26,17 @@ import httpx
 import pytest
 
 import services
-from harness import HAPPYHORSE, Cluster, LiveServer, _spawn, _wait_healthy, base_env, free_port, wait_for_task
+from harness import (
+    HAPPYHORSE,
+    Cluster,
+    LiveServer,
+    _spawn,
+    _wait_healthy,
+    base_env,
+    free_port,
+    sqlite_write_lock,
+    wait_for_task,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -41,15 +50,6 @@ FAST_RECOVERY = {
     "HAPPYHORSE_SWEEP_INTERVAL": "1",
     "HAPPYHORSE_DISPATCH_STUCK_AFTER": "3",
 }
-
-LOCK_HOLDER = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")  # SQLite's write lock, as a second writer process would hold it
-print("locked", flush=True)
-sys.stdin.read()  # until the test closes our stdin
-conn.execute("ROLLBACK")
-"""
 
 
 # --- what every test checks ----------------------------------------------------------------------
@@ -153,19 +153,8 @@ def test_write_lock_held_past_the_busy_timeout_wedges_nothing(server_factory: Ca
     task_ids = submit_all(client, 4)
     wait_until_rendering(client, task_ids[0])
 
-    holder = subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(server.data_dir / "happyhorse.db")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with sqlite_write_lock(server.data_dir / "happyhorse.db"):
         seen = watch_health(server.url, FAULT_S)
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()  # the holder rolls back: the lock is free again
-        holder.wait(10)
 
     down = [body for code, body in seen if code == 503]
     assert down, f"/healthz never said the database was unwritable: {seen[-3:]}"

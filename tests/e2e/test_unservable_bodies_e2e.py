@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 
 import httpx
 import pytest
 
-from harness import LiveServer, wait_for_task
+from harness import LiveServer, sqlite_write_lock, wait_for_task
 
 pytestmark = pytest.mark.e2e
 
@@ -130,16 +128,6 @@ def test_known_fields_are_held_to_their_limits_whatever_the_mode(live_server: Li
     api.close()
 
 
-LOCK_HOLDER = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")  # SQLite's write lock, as a second writer process would hold it
-print("locked", flush=True)
-sys.stdin.read()  # until the test closes our stdin
-conn.execute("ROLLBACK")
-"""
-
-
 def test_status_answers_while_the_database_refuses_writes(server_factory: Callable[..., LiveServer]) -> None:
     server = server_factory(HAPPYHORSE_DB_BUSY_TIMEOUT="20")  # a write would wait this long for the lock
     info = server.create_key_info(credits=10_000)
@@ -149,24 +137,13 @@ def test_status_answers_while_the_database_refuses_writes(server_factory: Callab
     # a second key of the account, never used: its first poll is due to record its last use
     fresh = server.client(server.create_key(account=info["account"]), timeout=5)
 
-    holder = subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(server.data_dir / "happyhorse.db")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with sqlite_write_lock(server.data_dir / "happyhorse.db"):
         for client in (fresh, api):
             started = time.monotonic()
             polled = client.get("/api/status", params={"task_id": done["task_id"]})
             assert polled.status_code == 200, polled.text
             assert polled.json()["data"]["status"] == "SUCCESS"
             assert time.monotonic() - started < 3, "the poll waited for a write"
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(10)
     # once the lock is free the last use is recorded after all
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
