@@ -159,7 +159,12 @@ def wait_for_task(client: httpx.Client, task_id: str, timeout: float = 120) -> d
     """Poll ``/api/status`` until the task is SUCCESS or FAILED; return ``data``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = client.get("/api/status", params={"task_id": task_id}).json()
+        response = client.get("/api/status", params={"task_id": task_id})
+        if response.status_code == 429:  # the test's own polling spent the key's status budget: wait, as clients do
+            time.sleep(float(response.headers.get("retry-after", "1")))
+            continue
+        assert response.status_code == 200, response.text
+        body = response.json()
         if body["data"]["status"] in ("SUCCESS", "FAILED"):
             return body["data"]
         time.sleep(0.2)
