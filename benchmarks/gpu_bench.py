@@ -409,16 +409,9 @@ def bench_model(
     device: torch.device,
     out_dir: Path,
 ) -> list[dict[str, Any]]:
-    dtype = torch.float32 if args.tiny else torch.bfloat16
     clock = Clock(device)
     start = clock.now()
-    with built_on(device, dtype):
-        torch.manual_seed(0)
-        pipe = build(args.tiny)
-    keep_in_float32(pipe, family_name, tiny=args.tiny)
-    pipe.set_progress_bar_config(disable=True)
-    if args.vae_tiling:
-        pipe.vae.enable_tiling()
+    pipe = _build(build, family_name, args, device)
     params = sum(p.numel() for c in pipe.components.values() if isinstance(c, torch.nn.Module) for p in c.parameters())
     print(f"{name}: built {params / 1e9:.2f}B parameters in {clock.now() - start:.1f}s", flush=True)
 
