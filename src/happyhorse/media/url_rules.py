@@ -22,6 +22,7 @@ from happyhorse.media.safe_fetch import check_address
 if TYPE_CHECKING:
     from happyhorse.config import Settings
     from happyhorse.contract import GenerateRequest
+    from happyhorse.storage.uploads import UploadStore
 
 PRIVATE_URL_HINT = (
     "upload the file with POST /api/upload and send the URL it returns, or, for local development, "
@@ -70,11 +71,11 @@ def with_private_hint(message: str) -> str:
     return message
 
 
-def check_request_hosts(request: GenerateRequest, settings: Settings) -> None:
+def check_request_hosts(request: GenerateRequest, settings: Settings, uploads: UploadStore) -> None:
     """``check_image_hosts`` for every image and element URL of a parsed generate request."""
     if settings.allow_private_urls:
         return
-    from happyhorse.storage.uploads import own_upload_path
+    from happyhorse.storage.uploads import own_upload_name
 
     fields = [(f"image_urls[{i}]", url) for i, url in enumerate(request.image_urls)]
     # Named as the client sent them (an alias, `images`), like the contract's own messages: the
@@ -85,4 +86,9 @@ def check_request_hosts(request: GenerateRequest, settings: Settings) -> None:
         item = sent[i] if isinstance(sent, list) and i < len(sent) and isinstance(sent[i], dict) else {}
         urls_key = "images" if item.get("images") is not None else "element_input_urls"
         fields += [(f"{key}[{i}].{urls_key}[{j}]", url) for j, url in enumerate(element.urls)]
-    check_image_hosts(fields, allow_private=False, is_own_upload=lambda url: own_upload_path(url, settings) is not None)
+
+    def is_own_upload(url: str) -> bool:  # asked only of a literally private host: rare, and one lookup
+        name = own_upload_name(url)
+        return name is not None and uploads.exists(name)
+
+    check_image_hosts(fields, allow_private=False, is_own_upload=is_own_upload)

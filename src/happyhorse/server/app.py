@@ -28,6 +28,7 @@ from happyhorse.server.status_stream import StatusStreams
 from happyhorse.server.url_guard import NulGuard
 from happyhorse.storage import create_store
 from happyhorse.storage.base import ResultStore
+from happyhorse.storage.uploads import create_upload_store
 from happyhorse.store.db import Database
 from happyhorse.store.hot_reads import HotReads, sqlite_file
 from happyhorse.store.queue_info import QueueInfo
@@ -92,12 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         db = Database(settings.resolved_database_url, busy_timeout=settings.db_busy_timeout)
         store = create_store(settings)
+        uploads = create_upload_store(settings, store)
         dispatcher = create_dispatcher(settings, db, store)
         hot_reads = HotReads(db, sqlite_file(db.url))
         held = Services(
             settings=settings,
             db=db,
             store=store,
+            uploads=uploads,
             limiter=KeyRateLimiter(
                 settings.rate_limit_storage,
                 {"generate": settings.rate_limit_generate, "status": settings.rate_limit_status},
@@ -120,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             store,
             settings.result_retention,
             settings.retention_sweep_interval,
-            [lambda: sweep_uploads(db, settings.uploads_dir, settings.result_retention)],
+            [lambda: sweep_uploads(db, uploads, settings.result_retention)],
         )
         sweeper.start()
         try:

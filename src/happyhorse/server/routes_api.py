@@ -100,7 +100,8 @@ async def generate(request: Request) -> JSONResponse:
     key = idempotency_key(request.headers)
     body = await read_json_object(request)
     generate_request = parse_generate(body)
-    check_request_hosts(generate_request, state.settings)  # a literally private image host: 400, with the way out
+    # A literally private image host: 400, with the way out.
+    check_request_hosts(generate_request, state.settings, state.uploads)
     callback_url(body, state.settings)  # refused before anything is charged
     state.check_request(generate_request)
     admitted = await admit(state.db, state.settings, caller.account_id, caller.key_id, generate_request, body, key)

@@ -20,6 +20,7 @@ from happyhorse.contract import GenerateRequest
 from happyhorse.dispatch.base import Dispatcher
 from happyhorse.server.ratelimit import KeyRateLimiter
 from happyhorse.storage.base import ResultStore
+from happyhorse.storage.uploads import UploadStore
 from happyhorse.store.db import Database
 from happyhorse.store.hot_reads import HotReads
 from happyhorse.store.queue_info import QueueInfo
@@ -36,6 +37,7 @@ class Services:
     settings: Settings
     db: Database
     store: ResultStore  # where result videos live (local directory or S3)
+    uploads: UploadStore  # where uploaded input images live (beside the results)
     limiter: KeyRateLimiter  # per-key rules: "generate" and "status"
     check_request: Callable[[GenerateRequest], None]  # what this engine cannot do: InvalidRequest at submit
     hot_reads: HotReads  # the status poll's one query

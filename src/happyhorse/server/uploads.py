@@ -4,7 +4,8 @@
       └─▶ body read with a hard cap (fetch_max_bytes + a little multipart overhead)
       └─▶ sniffed with Pillow: an allowed format, at most fetch_max_pixels (never the file name)
       └─▶ counted against the account's HAPPYHORSE_UPLOAD_QUOTA_BYTES (413 REQUEST_TOO_LARGE when full)
-      └─▶ saved as uploads_dir/<32 random url-safe chars>.<format's extension>
+      └─▶ kept as <32 random url-safe chars>.<format's extension> in the upload store (the data dir's
+          uploads/, or the bucket's uploads/ beside S3 results: ``storage.uploads``)
       └─▶ {"url": "<base>/uploads/<name>"}
 
 The name is the capability: 192 random bits, like a signed result URL, so the GET needs no auth
@@ -27,7 +28,7 @@ from happyhorse.server.auth import authenticate
 from happyhorse.server.errors import envelope, error_response
 from happyhorse.server.openapi import error_responses
 from happyhorse.server.services import services
-from happyhorse.storage.uploads import MEDIA_TYPES, upload_name, upload_path, write_upload
+from happyhorse.storage.uploads import MEDIA_TYPES, UPLOAD_NAME, upload_name
 from happyhorse.store import uploads as upload_rows
 
 router = APIRouter(tags=["HappyHorse 1.0"])
@@ -94,7 +95,7 @@ async def store_upload(request: Request, account_id: str, fmt: str, data: bytes)
             "uploads are deleted once the result retention passes"
         )
     try:
-        await asyncio.to_thread(write_upload, settings.uploads_dir, name, data)
+        await asyncio.to_thread(state.uploads.save, name, data)
     except BaseException:
         async with state.db.write() as session:
             await upload_rows.forget(session, [name])
@@ -160,9 +161,10 @@ async def upload(request: Request) -> dict[str, object]:
 
 @router.api_route("/uploads/{name}", methods=["GET", "HEAD"], include_in_schema=False)
 async def uploaded_file(request: Request, name: str) -> Response:
-    path = upload_path(services(request).settings, name)
-    if path is None or not path.is_file():
-        return error_response(NotFound(f"no such upload: {name}"))
+    store = services(request).uploads
+    missing = error_response(NotFound(f"no such upload: {name}"))
+    if not UPLOAD_NAME.match(name):
+        return missing
     media_type = MEDIA_TYPES[name.rsplit(".", 1)[1]]
     # nosniff + a sandboxing CSP: the bytes were sniffed as an image, and a browser must treat them as one.
     headers = {
@@ -170,4 +172,10 @@ async def uploaded_file(request: Request, name: str) -> Response:
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
     }
-    return FileResponse(path, media_type=media_type, headers=headers)
+    path = store.local_path(name)
+    if path is not None:
+        return FileResponse(path, media_type=media_type, headers=headers)  # ranges, HEAD without reading
+    data = await asyncio.to_thread(store.read, name)  # an object in the bucket: at most an upload's size
+    if data is None:
+        return missing
+    return Response(data, media_type=media_type, headers=headers)

@@ -17,10 +17,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from pathlib import Path
 
 from happyhorse.errors import TaskNotFinished, TaskNotFound
 from happyhorse.storage.base import ResultStore
+from happyhorse.storage.uploads import UploadStore
 from happyhorse.store import results
 from happyhorse.store import tasks as task_repo
 from happyhorse.store import uploads as upload_rows
@@ -76,23 +76,20 @@ async def sweep_expired(db: Database, store: ResultStore, retention_s: int) -> i
             return deleted
 
 
-async def sweep_uploads(db: Database, uploads_dir: Path, retention_s: int) -> int:
+async def sweep_uploads(db: Database, uploads: UploadStore, retention_s: int) -> int:
     """Delete uploaded images older than the retention that no queued or running task refers to."""
-    if retention_s <= 0 or not uploads_dir.is_dir():
+    if retention_s <= 0:
         return 0
-    cutoff = time.time() - retention_s
-    old = [
-        p for p in uploads_dir.iterdir() if p.is_file() and not p.name.startswith(".") and p.stat().st_mtime < cutoff
-    ]
+    old = await asyncio.to_thread(uploads.older_than, time.time() - retention_s)
     if not old:
         return 0
     async with db.read() as session:
         needed = json.dumps(await results.active_specs(session))  # their image URLs name the files
     gone: list[str] = []
-    for path in old:
-        if path.name not in needed:
-            path.unlink(missing_ok=True)
-            gone.append(path.name)
+    for name in old:
+        if name not in needed:
+            await asyncio.to_thread(uploads.delete, name)
+            gone.append(name)
     if gone:
         async with db.write() as session:
             await upload_rows.forget(session, gone)  # the account's upload quota frees what went

@@ -29,7 +29,7 @@ from happyhorse.media.safe_fetch import FetchError, FetchPolicy, fetch_image
 from happyhorse.media.url_rules import with_private_hint
 from happyhorse.metrics import RENDER_SECONDS
 from happyhorse.storage.base import ResultStore
-from happyhorse.storage.uploads import own_upload_path, read_upload
+from happyhorse.storage.uploads import create_upload_store, own_upload_name
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.db import Database
 from happyhorse.tasks import service
@@ -61,6 +61,7 @@ class TaskRunner:
         self.events = events  # None: the process's hub
         self.settings = settings
         self.store = store
+        self.uploads = create_upload_store(settings, store)
         self.fetch_policy = FetchPolicy.from_settings(settings)
         self.work_dir = settings.data_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -131,11 +132,11 @@ class TaskRunner:
         )
 
     async def _fetch(self, field: str, url: str) -> bytes:
-        # An upload to this server is read straight from storage: fetching it would loop back to
-        # ourselves, which the SSRF guard rightly refuses. own_upload_path matches host and exact path.
-        own = own_upload_path(url, self.settings)
-        if own is not None:
-            data = await asyncio.to_thread(read_upload, own)
+        # An upload to this server is read straight from the upload store (the bucket, in a distributed
+        # deployment): fetching it would loop back to an API node, which the SSRF guard rightly refuses.
+        name = own_upload_name(url)
+        if name is not None:
+            data = await asyncio.to_thread(self.uploads.read, name)
             if data is not None:
                 return data
         return await fetch_image(url, self.fetch_policy, field=field)

@@ -241,7 +241,7 @@ async def submit(request: Request) -> JSONResponse:
         native = to_generate_body(body)
         generate_request = dataclasses.replace(parse_generate(native), watermark=native["watermark"])
         generate_request.echo["dashscope"] = {"model": body["model"]}  # the name GET /api/v1/tasks lists
-        check_request_hosts(generate_request, state.settings)
+        check_request_hosts(generate_request, state.settings, state.uploads)
         state.check_request(generate_request)
         admitted = await admit(
             state.db,

@@ -57,6 +57,7 @@ from happyhorse.server.compat.data_urls import BadDataUrl, decode_data_url, is_d
 from happyhorse.server.routes_api import base_url
 from happyhorse.server.services import services
 from happyhorse.server.submit import admit, idempotency_key
+from happyhorse.storage.uploads import UploadStore
 from happyhorse.store import task_pages
 from happyhorse.store import tasks as task_repo
 from happyhorse.store.models import Task
@@ -342,12 +343,12 @@ def reference_url(fields: dict[str, Any]) -> str | None:
     raise invalid('input_reference must be an image file (multipart) or {"image_url": ...}', "input_reference")
 
 
-def check_hosts(generate: GenerateRequest, settings: Settings) -> None:
+def check_hosts(generate: GenerateRequest, settings: Settings, uploads: UploadStore) -> None:
     """The SSRF guard on ``image_urls`` at submit, as ``/api/generate`` applies it (the worker's fetch checks again)."""
     from happyhorse.media.url_rules import check_request_hosts
 
     try:
-        check_request_hosts(generate, settings)
+        check_request_hosts(generate, settings, uploads)
     except InvalidRequest as exc:
         raise invalid(exc.message, "input_reference") from None
 
@@ -395,7 +396,7 @@ async def create_video(request: Request) -> Response:
     generate = parse_generate(body)
     generate.echo["openai"] = openai_meta
     state.check_request(generate)
-    check_hosts(generate, settings)
+    check_hosts(generate, settings, state.uploads)
     # The fingerprint is the meaning, not the bytes: the stored upload's name differs on every retry.
     fingerprint_body = {
         **body,
