@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -211,6 +212,18 @@ class ImageServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def first_frame_mean(video: bytes, tmp: Path) -> Any:
+    """The mean RGB of a video's first decoded frame (an array of three): which picture opens it."""
+    import av
+    import numpy as np
+
+    path = tmp / "first-frame.mp4"
+    path.write_bytes(video)
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    return np.asarray(frame).reshape(-1, 3).mean(axis=0)
 
 
 def png_bytes(width: int, height: int, color: tuple[int, int, int], pattern: bool = True) -> bytes:

@@ -8,22 +8,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import av
 import httpx
-import numpy as np
 
 import services
-from harness import Cluster, png_bytes, wait_for_task
+from harness import Cluster, first_frame_mean, png_bytes, wait_for_task
 
 RED = (230, 30, 30)
-
-
-def first_frame_mean(video: bytes, tmp: Path) -> np.ndarray:
-    path = tmp / "v.mp4"
-    path.write_bytes(video)
-    with av.open(str(path)) as container:
-        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
-    return np.asarray(frame).reshape(-1, 3).mean(axis=0)
 
 
 def test_a_worker_elsewhere_renders_an_upload_from_the_bucket(

@@ -9,12 +9,19 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import httpx
-import numpy as np
 import pytest
 
-from harness import HAPPYHORSE, LiveServer, _wait_healthy, base_env, free_port, png_bytes, wait_for_task
+from harness import (
+    HAPPYHORSE,
+    LiveServer,
+    _wait_healthy,
+    base_env,
+    first_frame_mean,
+    free_port,
+    png_bytes,
+    wait_for_task,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -58,14 +65,6 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         yield server
     finally:
         server.stop()
-
-
-def first_frame_mean(video: bytes, tmp: Path) -> np.ndarray:
-    path = tmp / "v.mp4"
-    path.write_bytes(video)
-    with av.open(str(path)) as container:
-        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
-    return np.asarray(frame).reshape(-1, 3).mean(axis=0)
 
 
 def render_from_upload(api: httpx.Client, host_header: str | None, tmp: Path) -> str:
