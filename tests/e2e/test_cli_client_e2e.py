@@ -136,7 +136,8 @@ def test_wait_shows_percent_queue_position_and_elapsed(live_server: Any) -> None
         "COLUMNS": "160",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "happyhorse", "generate", "second", "--duration", "3", "--no-sound", "--wait"],
+        # pro 10 s: long enough to render through several progress updates (a 3 s one can finish within one)
+        [sys.executable, "-m", "happyhorse", "generate", "second", *("--mode", "pro", "--duration", "10"), "--wait"],
         env=env,
         capture_output=True,
         text=True,

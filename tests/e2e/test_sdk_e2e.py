@@ -142,10 +142,13 @@ def test_rate_limits_are_honoured_not_fatal(server_factory: Any) -> None:
     seen: list[tuple[str, int]] = []
     http = httpx.Client(event_hooks={"response": [lambda r: seen.append((r.request.method, r.status_code))]})
     with http, Client(key, server.url, http_client=http) as client, Client(key, server.url, max_retries=0) as strict:
-        # Two generates in a second: the second meets 429 and is retried after Retry-After.
+        # Three generates at once under 1/second: at least one meets 429 and is retried after Retry-After.
+        # (Two are not enough: a sliding-window counter lets the second through when the two straddle
+        # the window's edge, as the previous window's weight then rounds down to none.)
         first = client.generate("one", duration=3, sound=False)
         second = client.generate("two", duration=3, sound=False)
-        assert first.task_id != second.task_id
+        third = client.generate("three", duration=3, sound=False)
+        assert len({first.task_id, second.task_id, third.task_id}) == 3
 
         with pytest.raises(RateLimited) as info:
             for _ in range(10):
@@ -154,10 +157,10 @@ def test_rate_limits_are_honoured_not_fatal(server_factory: Any) -> None:
         assert info.value.retry_after is not None and info.value.retry_after >= 1
 
         # Polling far faster than allowed: 429s slow the wait down instead of failing it.
-        for task in (first, second):
+        for task in (first, second, third):
             done = client.wait(task.task_id, first_delay=0, interval=0.05, max_interval=0.05, timeout=180)
             assert done.status == "SUCCESS"
-        assert client.credits() == 1000 - 2 * 120
+        assert client.credits() == 1000 - 3 * 120
     assert ("POST", 429) in seen and ("GET", 429) in seen  # the limits really were hit
 
 
