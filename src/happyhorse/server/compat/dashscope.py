@@ -7,6 +7,7 @@ as the native surface. Answers and errors are in DashScope's shape; see docs/com
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import uuid
@@ -241,7 +242,7 @@ async def submit(request: Request) -> JSONResponse:
         native = to_generate_body(body)
         generate_request = dataclasses.replace(parse_generate(native), watermark=native["watermark"])
         generate_request.echo["dashscope"] = {"model": body["model"]}  # the name GET /api/v1/tasks lists
-        check_request_hosts(generate_request, state.settings, state.uploads)
+        await asyncio.to_thread(check_request_hosts, generate_request, state.settings, state.uploads)
         state.check_request(generate_request)
         admitted = await admit(
             state.db,

@@ -396,7 +396,7 @@ async def create_video(request: Request) -> Response:
     generate = parse_generate(body)
     generate.echo["openai"] = openai_meta
     state.check_request(generate)
-    check_hosts(generate, settings, state.uploads)
+    await asyncio.to_thread(check_hosts, generate, settings, state.uploads)  # an own upload in S3: a HEAD
     # The fingerprint is the meaning, not the bytes: the stored upload's name differs on every retry.
     fingerprint_body = {
         **body,
