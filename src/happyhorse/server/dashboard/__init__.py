@@ -12,7 +12,8 @@ CDN). ``create_app`` calls ``mount_dashboard`` when this package is present.
     routes_admin       /dashboard/admin (accounts, grants, users)
     routes_webhooks    /dashboard/webhooks (endpoints, signing secret, deliveries, redeliver)
 
-Every router is mounted behind ``csrf_guard``, so no state-changing route can forget it.
+Every router is mounted behind ``csrf_guard``, so no state-changing route can forget it, and behind
+``form_guard``, so no form value a database cannot store (a NUL) reaches a route.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def mount_dashboard(app: FastAPI, settings: Settings) -> None:
         routes_webhooks,
     )
     from happyhorse.server.dashboard.csrf import csrf_guard
+    from happyhorse.server.dashboard.forms import form_guard
     from happyhorse.server.dashboard.templating import STATIC_DIR, STATIC_PREFIX
 
     routers = (
@@ -54,6 +56,8 @@ def mount_dashboard(app: FastAPI, settings: Settings) -> None:
         routes_webhooks,
     )
     for module in routers:
-        app.include_router(module.router, dependencies=[Depends(csrf_guard)], include_in_schema=False)
+        app.include_router(
+            module.router, dependencies=[Depends(csrf_guard), Depends(form_guard)], include_in_schema=False
+        )
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
     errors.install(app)

@@ -1,4 +1,4 @@
-"""How the dashboard answers its own refusals: sign-in redirects, 403 pages, and JSON for pollers."""
+"""How the dashboard answers its own refusals: sign-in redirects, 403 and 400 pages, and JSON for pollers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from happyhorse.server.dashboard.auth import Forbidden, LoginRequired, current_user
 from happyhorse.server.dashboard.csrf import CsrfRefused
+from happyhorse.server.dashboard.forms import UnstorableForm
 from happyhorse.server.dashboard.templating import render
 
 
@@ -16,6 +17,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
+    app.add_exception_handler(UnstorableForm, _unstorable_form)
 
 
 def _wants_json(request: Request) -> bool:
@@ -48,4 +50,17 @@ async def _csrf_refused(request: Request, exc: Exception) -> Response:
             "Go back, reload the page and try again.",
         },
         status_code=403,
+    )
+
+
+async def _unstorable_form(request: Request, exc: Exception) -> Response:
+    message = exc.message if isinstance(exc, UnstorableForm) else "The form could not be read."
+    if _wants_json(request):
+        return JSONResponse({"message": message}, status_code=400)
+    await current_user(request)
+    return render(
+        request,
+        "error.html",
+        {"title": "This form can't be saved", "message": f"{message[0].upper()}{message[1:]}. Go back and remove it."},
+        status_code=400,
     )
