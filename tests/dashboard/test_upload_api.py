@@ -50,9 +50,11 @@ def test_upload_size_and_pixel_limits(server_factory) -> None:
         # ~120 KB: random noise does not compress
         Image.frombytes("RGB", (200, 200), os.urandom(200 * 200 * 3)).save(noise, "PNG")
         too_big = upload(api, noise.getvalue())
-        assert too_big.status_code == 400
-        assert too_big.json()["error_code"] == "INVALID_REQUEST"
-        assert "larger than the 39.1 KB limit" in too_big.json()["message"]
+        assert too_big.status_code == 413
+        assert too_big.json()["error_code"] == "REQUEST_TOO_LARGE"
+        assert "larger than the 39.1 KB upload limit" in too_big.json()["message"]
+        kept = server.data_dir / "uploads"
+        assert not kept.exists() or [p for p in kept.iterdir() if not p.name.startswith(".")] == []
 
         too_many_pixels = upload(api, png_bytes(600, 600))  # a few KB, but 360,000 pixels
         assert too_many_pixels.status_code == 400

@@ -1,7 +1,7 @@
 """Input images uploaded to this server: ``POST /api/upload`` stores one, ``GET /uploads/<name>`` serves it.
 
     POST /api/upload (multipart, field "file", Bearer key)
-      └─▶ body read with a hard cap (fetch_max_bytes + a little multipart overhead)
+      └─▶ body read with a hard cap (fetch_max_bytes + a little multipart overhead; 413 over it)
       └─▶ sniffed with Pillow: an allowed format, at most fetch_max_pixels (never the file name)
       └─▶ counted against the account's HAPPYHORSE_UPLOAD_QUOTA_BYTES (413 REQUEST_TOO_LARGE when full)
       └─▶ kept as <32 random url-safe chars>.<format's extension> in the upload store (the data dir's
@@ -38,7 +38,7 @@ MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the one fil
 
 async def _capped_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing as soon as it exceeds ``limit`` (Content-Length first, then as it streams)."""
-    too_big = InvalidRequest(f"file is larger than the {limit_text(limit)} limit")
+    too_big = file_too_large(limit)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
         raise too_big
@@ -48,6 +48,11 @@ async def _capped_body(request: Request, limit: int) -> bytes:
         if len(body) > limit + MULTIPART_OVERHEAD:
             raise too_big
     return bytes(body)
+
+
+def file_too_large(limit: int) -> RequestTooLarge:
+    # 413 like any body over its limit; the message names this limit, not the JSON body's.
+    return RequestTooLarge(f"file is larger than the {limit_text(limit)} upload limit (HAPPYHORSE_FETCH_MAX_BYTES)")
 
 
 def limit_text(n: int) -> str:
@@ -139,7 +144,7 @@ async def upload(request: Request) -> dict[str, object]:
     await state.limiter.check("generate", caller.key_id)
     data = await _the_file(request, await _capped_body(request, settings.fetch_max_bytes))
     if len(data) > settings.fetch_max_bytes:
-        raise InvalidRequest(f"file is larger than the {limit_text(settings.fetch_max_bytes)} limit")
+        raise file_too_large(settings.fetch_max_bytes)
     if not data:
         raise InvalidRequest("file is empty")
     try:
