@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from happyhorse.config import Settings
 from happyhorse.server.compat.data_urls import BadDataUrl, decode_data_url, is_data_url
-from happyhorse.server.compat.openai import model_modes
+from happyhorse.server.compat.openai_translate import model_modes
 
 
 def test_data_urls_decode_base64_and_percent_forms_within_the_limit() -> None:

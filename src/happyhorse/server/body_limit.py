@@ -54,9 +54,9 @@ def surface_error_response(path: str, error: ApiError) -> Response:
 
         return dashscope.error_response(error, str(uuid.uuid4()))
     if path == "/v1" or path.startswith("/v1/"):
-        from happyhorse.server.compat import openai
+        from happyhorse.server.compat import openai_errors
 
-        return openai.error_response(openai.from_api_error(error))
+        return openai_errors.error_response(openai_errors.from_api_error(error))
     return error_response(error)
 
 
