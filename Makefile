@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q --retries 1 $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH)"
-	$(BIN)/pip install -q -e ".[diffusers,test]" "$(TORCH)"
+	$(BIN)/pip install -q -e ".[diffusers,fp8,test]" "$(TORCH)"
 	touch $(BASE_STAMP) $(STAMP)
 
 # uv fetches and installs the base's wheels in parallel: a fresh clone is serving in about half of pip's time.

@@ -266,7 +266,7 @@ def test_regional_compile_warms_up_at_load_and_never_recompiles_for_a_new_durati
 
 def test_fp8_compute_builds_the_torchao_config_diffusers_accepts() -> None:
     # diffusers 0.42 refuses TorchAoConfig("float8dq_e4m3") (a string) with a TypeError; it wants
-    # torchao's config object. Runs where torchao is installed (the GPU extra), skipped elsewhere.
+    # torchao's config object. Runs where torchao is installed (the fp8 extra; make install adds it).
     pytest.importorskip("torchao")
     from diffusers import PipelineQuantizationConfig, TorchAoConfig  # type: ignore[attr-defined]
     from torchao.quantization import Float8DynamicActivationFloat8WeightConfig

@@ -154,7 +154,7 @@ def can_honour(option: str, value: Any, device: str | None = None, pipeline: str
         return cache_refusal(value, pipeline)
     if option == "quantization" and value == "fp8":
         if importlib.util.find_spec("torchao") is None:
-            return f'quantization = "fp8" needs torchao >= {TORCHAO_MIN} (pip install torchao)'
+            return f'quantization = "fp8" needs torchao >= {TORCHAO_MIN} (the fp8 extra: pip install "happyhorse[fp8]")'
         found = importlib.metadata.version("torchao")
         if tuple(int(p) for p in re.findall(r"\d+", found)[:2]) < tuple(int(p) for p in TORCHAO_MIN.split(".")):
             return f'quantization = "fp8" needs torchao >= {TORCHAO_MIN} (diffusers\' TorchAoConfig); this is {found}'
