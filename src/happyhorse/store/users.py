@@ -39,8 +39,6 @@ async def get(session: AsyncSession, user_id: str) -> User | None:
 
 
 async def find_by_email(session: AsyncSession, email: str) -> User | None:
-    if "\x00" in email:  # no stored address holds a NUL, and PostgreSQL refuses the query (a 500 on sign-in)
-        return None
     stmt = select(User).where(User.email == normalise_email(email))
     return (await session.execute(stmt)).scalar_one_or_none()
 
